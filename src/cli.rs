@@ -1,0 +1,356 @@
+//! Command-line interface: argument parsing (clap derive) and dispatch to the pipeline stages.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use crate::data::check::{check_dataset, CheckOptions};
+use crate::data::folder::{open_folder, FolderSpec, DEFAULT_NORMAL_TEST_FRACTION};
+use crate::data::image_io::ChannelMode;
+use crate::data::mvtec::{category_dirs, open_category};
+use crate::data::split::{Split, DEFAULT_VAL_FRACTION};
+use crate::data::synth::{self, SynthCategory, SynthConfig};
+use crate::data::Dataset;
+use crate::device::{self, Backend, BURN_VERSION};
+use crate::DEFAULT_SEED;
+
+/// Unsupervised visual anomaly detection with a U-Net autoencoder.
+#[derive(Debug, Parser)]
+#[command(name = "reconad", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate a synthetic MVTec-AD-layout data set (images + exact masks) from a seed.
+    Synth(SynthArgs),
+    /// Inspect data sets.
+    #[command(subcommand)]
+    Data(DataCommand),
+    /// The main job on the built-in synthetic data set. For now: generate it and check it
+    /// (training and evaluation join this command as they land).
+    Demo(DemoArgs),
+    /// Print versions, the compiled backends, and check that a backend runs.
+    Info(InfoArgs),
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Output folder of the demo.
+    #[arg(long, default_value = "reconad-demo")]
+    out: PathBuf,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = DEFAULT_SEED)]
+    seed: u64,
+}
+
+#[derive(Debug, Subcommand)]
+enum DataCommand {
+    /// Validate a data set: counts per split and defect, sizes, channels, split sizes, problems.
+    Check(CheckArgs),
+    /// Make the seeded train/val split of the normal training images and save it as JSON.
+    Split(SplitArgs),
+}
+
+#[derive(Debug, Args)]
+struct SynthArgs {
+    /// Output folder (one sub-folder per category).
+    #[arg(long, default_value = "reconad-synth")]
+    out: PathBuf,
+    /// Seed of every random choice; the same seed gives byte-identical files.
+    #[arg(long, default_value_t = DEFAULT_SEED)]
+    seed: u64,
+    /// Side of the square images in pixels.
+    #[arg(long, default_value_t = 256)]
+    size: u32,
+    /// Normal training images per category.
+    #[arg(long, default_value_t = 40)]
+    train: usize,
+    /// Normal test images per category.
+    #[arg(long, default_value_t = 10)]
+    test_good: usize,
+    /// Test images per defect type and category.
+    #[arg(long, default_value_t = 4)]
+    test_per_defect: usize,
+    /// Categories to generate (repeat the option; default all).
+    #[arg(long = "category", value_enum)]
+    categories: Vec<SynthCategory>,
+    /// Replace category folders made by an earlier `reconad synth`.
+    #[arg(long)]
+    force: bool,
+}
+
+/// Where a data set is: an MVTec AD root or category, or a folder data set.
+#[derive(Debug, Args)]
+pub struct DataSourceArgs {
+    /// MVTec AD category folder, or a root holding category folders.
+    #[arg(value_name = "PATH")]
+    path: Option<PathBuf>,
+    /// Category under PATH (default: PATH itself if it is a category, else every category).
+    #[arg(long)]
+    category: Option<String>,
+    /// Folder data set: folder of normal images (instead of PATH).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["path", "category"])]
+    normal: Option<PathBuf>,
+    /// Folder data set: folder of anomalous images; its name is the defect type (repeatable).
+    #[arg(long, value_name = "DIR", requires = "normal")]
+    abnormal: Vec<PathBuf>,
+    /// Folder data set: folder of ground-truth masks (matched by file stem).
+    #[arg(long, value_name = "DIR", requires = "normal")]
+    masks: Option<PathBuf>,
+    /// Folder data set: folder of normal test images (default: hold out a share of --normal).
+    #[arg(long, value_name = "DIR", requires = "normal")]
+    normal_test: Option<PathBuf>,
+    /// Folder data set: share of --normal held out as normal test images without --normal-test.
+    #[arg(long, default_value_t = DEFAULT_NORMAL_TEST_FRACTION, requires = "normal")]
+    normal_test_fraction: f64,
+}
+
+impl DataSourceArgs {
+    /// Discovers the data set(s) named by these arguments.
+    pub fn open(&self, seed: u64) -> Result<Vec<Dataset>> {
+        if let Some(normal) = &self.normal {
+            let spec = FolderSpec {
+                name: None,
+                normal: normal.clone(),
+                abnormal: self.abnormal.clone(),
+                masks: self.masks.clone(),
+                normal_test: self.normal_test.clone(),
+                normal_test_fraction: self.normal_test_fraction,
+                seed,
+            };
+            return Ok(vec![open_folder(&spec)?]);
+        }
+        let Some(path) = &self.path else {
+            bail!("no data set given: pass an MVTec AD PATH (with --category) or --normal DIR");
+        };
+        category_dirs(path, self.category.as_deref())?
+            .iter()
+            .map(|dir| open_category(dir).map_err(Into::into))
+            .collect()
+    }
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    #[command(flatten)]
+    source: DataSourceArgs,
+    /// Validation share used to report the train/val split.
+    #[arg(long, default_value_t = DEFAULT_VAL_FRACTION)]
+    val_fraction: f64,
+    /// Seed of the split.
+    #[arg(long, default_value_t = DEFAULT_SEED)]
+    seed: u64,
+    /// Channel policy (auto: gray categories stay 1-channel).
+    #[arg(long, value_enum, default_value_t = ChannelMode::Auto)]
+    channels: ChannelMode,
+    /// Print the report as JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct SplitArgs {
+    #[command(flatten)]
+    source: DataSourceArgs,
+    /// Where to write the split JSON.
+    #[arg(long)]
+    out: PathBuf,
+    /// Share of the normal training images held out for validation (0.1 default, 0.15 option).
+    #[arg(long, default_value_t = DEFAULT_VAL_FRACTION)]
+    val_fraction: f64,
+    /// Seed of the split.
+    #[arg(long, default_value_t = DEFAULT_SEED)]
+    seed: u64,
+}
+
+#[derive(Debug, Args)]
+struct InfoArgs {
+    /// Backend to try.
+    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+    backend: Backend,
+    /// GPU index (cuda).
+    #[arg(long, default_value_t = 0)]
+    gpu: usize,
+}
+
+/// Parses the command line and runs the command.
+pub fn run() -> Result<ExitCode> {
+    init_logging();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Synth(args) => run_synth(&args),
+        Command::Data(DataCommand::Check(args)) => run_check(&args),
+        Command::Data(DataCommand::Split(args)) => run_split(&args),
+        Command::Demo(args) => run_demo(&args),
+        Command::Info(args) => run_info(&args),
+    }
+}
+
+fn run_demo(args: &DemoArgs) -> Result<ExitCode> {
+    let data = args.out.join("data");
+    let config = SynthConfig {
+        seed: args.seed,
+        ..SynthConfig::default()
+    };
+    let started = std::time::Instant::now();
+    let written = synth::generate(&data, &config, true)
+        .with_context(|| format!("generating the synthetic data set in {}", data.display()))?;
+    println!(
+        "generated {written} synthetic images in {} ({:.1} s)",
+        data.display(),
+        started.elapsed().as_secs_f64()
+    );
+    let options = CheckOptions {
+        val_fraction: DEFAULT_VAL_FRACTION,
+        seed: args.seed,
+        channels: ChannelMode::Auto,
+    };
+    for category in &config.categories {
+        let dataset = open_category(&data.join(category.name()))?;
+        let report = check_dataset(&dataset, &options);
+        print!("{}", report.to_text());
+        if !report.is_ok() {
+            bail!(
+                "the generated data set {} failed its check",
+                dataset.root.display()
+            );
+        }
+    }
+    println!("demo data: {}", data.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RECONAD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .with_target(false)
+        .try_init();
+}
+
+fn run_synth(args: &SynthArgs) -> Result<ExitCode> {
+    let config = SynthConfig {
+        seed: args.seed,
+        size: args.size,
+        train: args.train,
+        test_good: args.test_good,
+        test_per_defect: args.test_per_defect,
+        categories: if args.categories.is_empty() {
+            SynthCategory::ALL.to_vec()
+        } else {
+            dedup(&args.categories)
+        },
+    };
+    let started = std::time::Instant::now();
+    let written = synth::generate(&args.out, &config, args.force)?;
+    let names: Vec<&str> = config.categories.iter().map(|c| c.name()).collect();
+    println!(
+        "wrote {written} images ({}) to {} in {:.1} s (seed {})",
+        names.join(", "),
+        args.out.display(),
+        started.elapsed().as_secs_f64(),
+        config.seed
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn dedup<T: PartialEq + Copy>(items: &[T]) -> Vec<T> {
+    let mut out = Vec::new();
+    for &item in items {
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    out
+}
+
+fn run_check(args: &CheckArgs) -> Result<ExitCode> {
+    let datasets = args.source.open(args.seed)?;
+    let options = CheckOptions {
+        val_fraction: args.val_fraction,
+        seed: args.seed,
+        channels: args.channels,
+    };
+    let reports: Vec<_> = datasets
+        .iter()
+        .map(|d| check_dataset(d, &options))
+        .collect();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    } else {
+        for report in &reports {
+            print!("{}", report.to_text());
+        }
+    }
+    let failed: Vec<String> = reports
+        .iter()
+        .filter(|r| !r.is_ok())
+        .map(|r| format!("{} ({} error(s))", r.name, r.errors()))
+        .collect();
+    if !failed.is_empty() {
+        bail!(
+            "data check failed for {}; see the problems listed above",
+            failed.join(", ")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_split(args: &SplitArgs) -> Result<ExitCode> {
+    let datasets = args.source.open(args.seed)?;
+    let [dataset] = datasets.as_slice() else {
+        bail!(
+            "{} data sets found; name one with --category",
+            datasets.len()
+        );
+    };
+    let split = Split::new(dataset, args.val_fraction, args.seed)?;
+    split.save(&args.out)?;
+    check_roundtrip(&split, dataset, &args.out)?;
+    println!(
+        "split of {}: {} train, {} val (seed {}, val {:.0}%) written to {}",
+        dataset.name,
+        split.train.len(),
+        split.val.len(),
+        split.seed,
+        split.val_fraction * 100.0,
+        args.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reloads a just-written split and maps it onto the data set, so a broken file fails now.
+fn check_roundtrip(split: &Split, dataset: &Dataset, path: &Path) -> Result<()> {
+    let loaded = Split::load(path)?;
+    if &loaded != split {
+        bail!(
+            "{}: split read back differs from the one written",
+            path.display()
+        );
+    }
+    loaded.resolve(dataset, path)?;
+    Ok(())
+}
+
+fn run_info(args: &InfoArgs) -> Result<ExitCode> {
+    println!("reconad {}", env!("CARGO_PKG_VERSION"));
+    println!("burn {BURN_VERSION}");
+    let names: Vec<&str> = Backend::available().iter().map(|b| b.name()).collect();
+    println!("backends compiled in: {}", names.join(", "));
+    let device = device::device(args.backend, args.gpu)?;
+    let value = device::smoke_test(&device);
+    if (value - 6.0).abs() > 1e-5 {
+        bail!("backend {} computed 1+2+3 = {value}", args.backend.name());
+    }
+    println!("backend {} ok: {device:?}", args.backend.name());
+    println!("threads: {} (rayon)", rayon::current_num_threads());
+    Ok(ExitCode::SUCCESS)
+}

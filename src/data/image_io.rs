@@ -1,0 +1,265 @@
+//! Image decoding and resizing into `f32` CHW buffers in [0, 1], and mask loading.
+//!
+//! Decoding goes through the `image` crate; the format is taken from the file's content, not its
+//! extension. 8- and 16-bit gray or colour images are accepted (alpha is dropped).
+
+use std::path::Path;
+
+use image::imageops::FilterType;
+use image::{DynamicImage, ImageBuffer, ImageReader, Luma, Rgb};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{DataError, DataResult};
+
+/// An image as a planar `f32` buffer: `data[c * height * width + y * width + x]`, values in [0, 1].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChwImage {
+    /// Number of channels (1 gray, 3 RGB).
+    pub channels: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// Width in pixels.
+    pub width: usize,
+    /// Pixel values, channel-major.
+    pub data: Vec<f32>,
+}
+
+impl ChwImage {
+    /// A zero-filled image.
+    pub fn zeros(channels: usize, height: usize, width: usize) -> Self {
+        Self {
+            channels,
+            height,
+            width,
+            data: vec![0.0; channels * height * width],
+        }
+    }
+
+    /// The value at channel `c`, row `y`, column `x`.
+    pub fn get(&self, c: usize, y: usize, x: usize) -> f32 {
+        self.data[(c * self.height + y) * self.width + x]
+    }
+}
+
+/// How many channels images are decoded to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelMode {
+    /// Gray if every training image is gray, RGB otherwise.
+    #[default]
+    Auto,
+    /// Always one channel (colour images are converted to luminance).
+    Gray,
+    /// Always three channels (gray images are replicated).
+    Rgb,
+}
+
+impl ChannelMode {
+    /// The channel count for a category whose images have the given colour channel counts.
+    pub fn resolve(self, image_channels: impl IntoIterator<Item = u8>) -> usize {
+        match self {
+            ChannelMode::Gray => 1,
+            ChannelMode::Rgb => 3,
+            ChannelMode::Auto => {
+                if image_channels.into_iter().all(|c| c == 1) {
+                    1
+                } else {
+                    3
+                }
+            }
+        }
+    }
+}
+
+/// What an image header says: size, colour channels (alpha not counted) and bits per channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageInfo {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Colour channels: 1 gray, 3 RGB (alpha not counted).
+    pub channels: u8,
+    /// Bits per channel (8, 16 or 32).
+    pub bit_depth: u8,
+}
+
+impl ImageInfo {
+    /// Reads size and pixel format of a decoded image.
+    pub fn of(path: &Path, image: &DynamicImage) -> DataResult<Self> {
+        let color = image.color();
+        let channels = match color.channel_count() {
+            1 | 2 => 1,
+            3 | 4 => 3,
+            _ => {
+                return Err(DataError::UnsupportedFormat {
+                    path: path.to_path_buf(),
+                    format: format!("{color:?}"),
+                })
+            }
+        };
+        let bit_depth = (color.bits_per_pixel() / u16::from(color.channel_count())) as u8;
+        Ok(Self {
+            width: image.width(),
+            height: image.height(),
+            channels,
+            bit_depth,
+        })
+    }
+}
+
+/// Decodes an image file, naming the file in any error.
+pub fn decode(path: &Path) -> DataResult<DynamicImage> {
+    let reader = ImageReader::open(path)
+        .map_err(|e| DataError::io(path, e))?
+        .with_guessed_format()
+        .map_err(|e| DataError::io(path, e))?;
+    reader.decode().map_err(|e| DataError::Decode {
+        path: path.to_path_buf(),
+        source: e,
+    })
+}
+
+/// Reads only an image's header: size and pixel format, without decoding the pixels.
+pub fn probe(path: &Path) -> DataResult<ImageInfo> {
+    use image::ImageDecoder;
+    let reader = ImageReader::open(path)
+        .map_err(|e| DataError::io(path, e))?
+        .with_guessed_format()
+        .map_err(|e| DataError::io(path, e))?;
+    let decoder = reader.into_decoder().map_err(|e| DataError::Decode {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    let (width, height) = decoder.dimensions();
+    let color = decoder.color_type();
+    let channels = match color.channel_count() {
+        1 | 2 => 1,
+        _ => 3,
+    };
+    Ok(ImageInfo {
+        width,
+        height,
+        channels,
+        bit_depth: (color.bits_per_pixel() / u16::from(color.channel_count())) as u8,
+    })
+}
+
+/// Converts a decoded image to a CHW buffer with `channels` channels (1 or 3), resized to
+/// `size` = (width, height) with a triangle (bilinear, anti-aliased) filter when given.
+pub fn to_chw(image: &DynamicImage, channels: usize, size: Option<(u32, u32)>) -> ChwImage {
+    match channels {
+        1 => {
+            let mut gray: ImageBuffer<Luma<f32>, Vec<f32>> = image.to_luma32f();
+            if let Some((w, h)) = size.filter(|&s| s != gray.dimensions()) {
+                gray = image::imageops::resize(&gray, w, h, FilterType::Triangle);
+            }
+            let (w, h) = gray.dimensions();
+            ChwImage {
+                channels: 1,
+                height: h as usize,
+                width: w as usize,
+                data: gray
+                    .into_raw()
+                    .into_iter()
+                    .map(|v| v.clamp(0.0, 1.0))
+                    .collect(),
+            }
+        }
+        _ => {
+            let mut rgb: ImageBuffer<Rgb<f32>, Vec<f32>> = image.to_rgb32f();
+            if let Some((w, h)) = size.filter(|&s| s != rgb.dimensions()) {
+                rgb = image::imageops::resize(&rgb, w, h, FilterType::Triangle);
+            }
+            let (w, h) = rgb.dimensions();
+            let plane = (w * h) as usize;
+            let mut data = vec![0.0f32; 3 * plane];
+            for (i, px) in rgb.pixels().enumerate() {
+                for c in 0..3 {
+                    data[c * plane + i] = px.0[c].clamp(0.0, 1.0);
+                }
+            }
+            ChwImage {
+                channels: 3,
+                height: h as usize,
+                width: w as usize,
+                data,
+            }
+        }
+    }
+}
+
+/// Decodes `path` into a CHW buffer with `channels` channels, optionally resized.
+pub fn load_chw(path: &Path, channels: usize, size: Option<(u32, u32)>) -> DataResult<ChwImage> {
+    Ok(to_chw(&decode(path)?, channels, size))
+}
+
+/// A binary ground-truth mask: `true` where the defect is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mask {
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// Row-major foreground flags.
+    pub data: Vec<bool>,
+}
+
+impl Mask {
+    /// Number of foreground pixels.
+    pub fn foreground(&self) -> usize {
+        self.data.iter().filter(|&&v| v).count()
+    }
+}
+
+/// Converts a decoded mask image to a binary mask: foreground is any value > 0 (MVTec masks are
+/// 0/255 or 0/254). Colour masks count a pixel as foreground when any channel is > 0.
+pub fn to_mask(image: &DynamicImage) -> Mask {
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    let data = match image {
+        DynamicImage::ImageLuma8(m) => m.as_raw().iter().map(|&v| v > 0).collect(),
+        DynamicImage::ImageLuma16(m) => m.as_raw().iter().map(|&v| v > 0).collect(),
+        other => other
+            .to_rgb16()
+            .pixels()
+            .map(|p| p.0.iter().any(|&v| v > 0))
+            .collect(),
+    };
+    Mask {
+        width: w,
+        height: h,
+        data,
+    }
+}
+
+/// Loads a mask and checks that its size equals `image_size` (width, height) of `image_path`.
+pub fn load_mask(path: &Path, image_path: &Path, image_size: (u32, u32)) -> DataResult<Mask> {
+    let decoded = decode(path)?;
+    check_mask_size(
+        path,
+        image_path,
+        (decoded.width(), decoded.height()),
+        image_size,
+    )?;
+    Ok(to_mask(&decoded))
+}
+
+/// Fails with [`DataError::MaskSizeMismatch`] when the two sizes differ.
+pub fn check_mask_size(
+    mask: &Path,
+    image: &Path,
+    mask_size: (u32, u32),
+    image_size: (u32, u32),
+) -> DataResult<()> {
+    if mask_size == image_size {
+        return Ok(());
+    }
+    Err(DataError::MaskSizeMismatch {
+        mask: mask.to_path_buf(),
+        image: image.to_path_buf(),
+        mask_w: mask_size.0,
+        mask_h: mask_size.1,
+        image_w: image_size.0,
+        image_h: image_size.1,
+    })
+}

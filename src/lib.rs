@@ -1,0 +1,14 @@
+//! reconad: unsupervised visual anomaly detection for industrial inspection.
+//!
+//! A U-Net convolutional autoencoder is trained on normal images only; images (and pixels) that it
+//! reconstructs badly are flagged. The modules follow the pipeline:
+//! [`data`] (data sets, split, synthetic data, checks) → model → training → scoring → evaluation.
+
+pub mod cli;
+pub mod data;
+pub mod device;
+pub mod error;
+pub mod fsutil;
+
+/// Default seed of every random choice (split, synthetic data, training).
+pub const DEFAULT_SEED: u64 = 42;

@@ -1,0 +1,260 @@
+//! Bad input: every problem is a clear error naming the file, with exit code 1 and no panic.
+
+mod common;
+
+use std::path::Path;
+
+use common::{assert_clean_failure, reconad, text, tiny_dataset};
+use reconad::data::check::{check_dataset, CheckOptions};
+use reconad::data::image_io::ChannelMode;
+use reconad::data::mvtec::open_category;
+use reconad::data::synth::SynthCategory;
+use reconad::data::Severity;
+use reconad::error::DataError;
+
+fn options() -> CheckOptions {
+    CheckOptions {
+        val_fraction: 0.1,
+        seed: 42,
+        channels: ChannelMode::Auto,
+    }
+}
+
+fn check_cli(dir: &Path) -> std::process::Output {
+    reconad(&["data", "check", dir.to_str().unwrap()])
+}
+
+#[test]
+fn missing_root_folder_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-dataset");
+    let out = check_cli(&missing);
+    assert_clean_failure(&out, missing.to_str().unwrap());
+    assert!(text(&out).contains("folder not found"), "{}", text(&out));
+}
+
+#[test]
+fn missing_train_good_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let cat = dir.path().join("widget");
+    std::fs::create_dir_all(cat.join("train/bad")).unwrap();
+    std::fs::create_dir_all(cat.join("test/good")).unwrap();
+    let err = open_category(&cat).unwrap_err();
+    assert!(matches!(err, DataError::MissingDir { .. }), "{err}");
+    let out = check_cli(&cat);
+    assert_clean_failure(&out, cat.join("train/good").to_str().unwrap());
+}
+
+#[test]
+fn unknown_category_lists_the_available_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_dataset(dir.path(), SynthCategory::Disc);
+    let out = reconad(&[
+        "data",
+        "check",
+        dir.path().to_str().unwrap(),
+        "--category",
+        "bottle",
+    ]);
+    assert_clean_failure(&out, "bottle");
+    assert!(text(&out).contains("available: disc"), "{}", text(&out));
+}
+
+#[test]
+fn empty_train_good_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let cat = dir.path().join("widget");
+    std::fs::create_dir_all(cat.join("train/good")).unwrap();
+    std::fs::write(cat.join("train/good/.DS_Store"), b"junk").unwrap();
+    std::fs::write(cat.join("train/good/notes.txt"), b"not an image").unwrap();
+    let err = open_category(&cat).unwrap_err();
+    assert!(matches!(err, DataError::EmptyTrain { .. }), "{err}");
+    let out = check_cli(&cat);
+    assert_clean_failure(&out, cat.join("train/good").to_str().unwrap());
+    assert!(text(&out).contains("no images"), "{}", text(&out));
+}
+
+#[test]
+fn corrupt_image_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let cat = tiny_dataset(dir.path(), SynthCategory::Weave);
+    let bad = cat.join("train/good/003.png");
+    std::fs::write(&bad, b"this is not a png at all").unwrap();
+    let report = check_dataset(&open_category(&cat).unwrap(), &options());
+    let errors: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .collect();
+    assert_eq!(errors.len(), 1, "{}", report.to_text());
+    assert_eq!(errors[0].path, bad);
+    let out = check_cli(&cat);
+    assert_clean_failure(&out, bad.to_str().unwrap());
+    assert!(text(&out).contains("cannot decode"), "{}", text(&out));
+}
+
+#[test]
+fn truncated_image_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let cat = tiny_dataset(dir.path(), SynthCategory::Weave);
+    let bad = cat.join("test/good/001.png");
+    let bytes = std::fs::read(&bad).unwrap();
+    std::fs::write(&bad, &bytes[..bytes.len() / 2]).unwrap();
+    let report = check_dataset(&open_category(&cat).unwrap(), &options());
+    assert!(!report.is_ok());
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.path == bad && f.severity == Severity::Error),
+        "{}",
+        report.to_text()
+    );
+    assert_clean_failure(&check_cli(&cat), bad.to_str().unwrap());
+}
+
+#[test]
+fn truncated_jpeg_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let cat = tiny_dataset(dir.path(), SynthCategory::Grain);
+    let src = cat.join("train/good/000.png");
+    let bad = cat.join("train/good/100.jpg");
+    let img = image::open(&src).unwrap();
+    img.save(&bad).unwrap();
+    let bytes = std::fs::read(&bad).unwrap();
+    std::fs::write(&bad, &bytes[..bytes.len() / 3]).unwrap();
+    assert_clean_failure(&check_cli(&cat), bad.to_str().unwrap());
+}
+
+#[test]
+fn mask_of_another_size_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let cat = tiny_dataset(dir.path(), SynthCategory::Disc);
+    let mask = cat.join("ground_truth/crack/000_mask.png");
+    image::GrayImage::new(40, 48).save(&mask).unwrap();
+    let report = check_dataset(&open_category(&cat).unwrap(), &options());
+    let finding = report
+        .findings
+        .iter()
+        .find(|f| f.path == mask)
+        .expect("mask reported");
+    assert_eq!(finding.severity, Severity::Error);
+    assert!(finding.message.contains("40x48"), "{}", finding.message);
+    let out = check_cli(&cat);
+    assert_clean_failure(&out, mask.to_str().unwrap());
+    assert!(text(&out).contains("48x48"), "{}", text(&out));
+}
+
+#[test]
+fn mask_with_no_image_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let cat = tiny_dataset(dir.path(), SynthCategory::Disc);
+    let orphan = cat.join("ground_truth/crack/007_mask.png");
+    image::GrayImage::new(48, 48).save(&orphan).unwrap();
+    let lonely_defect = cat.join("ground_truth/dent");
+    std::fs::create_dir_all(&lonely_defect).unwrap();
+    image::GrayImage::new(48, 48)
+        .save(lonely_defect.join("000_mask.png"))
+        .unwrap();
+    let report = check_dataset(&open_category(&cat).unwrap(), &options());
+    assert_eq!(report.errors(), 2, "{}", report.to_text());
+    let out = check_cli(&cat);
+    assert_clean_failure(&out, orphan.to_str().unwrap());
+    assert!(text(&out).contains("mask with no image"), "{}", text(&out));
+    assert!(text(&out).contains(lonely_defect.join("000_mask.png").to_str().unwrap()));
+}
+
+#[test]
+fn defect_without_mask_is_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let cat = tiny_dataset(dir.path(), SynthCategory::Disc);
+    std::fs::remove_file(cat.join("ground_truth/stain/000_mask.png")).unwrap();
+    let report = check_dataset(&open_category(&cat).unwrap(), &options());
+    assert!(report.is_ok(), "{}", report.to_text());
+    let w = report
+        .findings
+        .iter()
+        .find(|f| f.severity == Severity::Warning)
+        .unwrap();
+    assert_eq!(w.path, cat.join("test/stain/000.png"));
+    assert!(check_cli(&cat).status.success());
+}
+
+#[test]
+fn mixed_image_sizes_are_allowed_but_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let cat = tiny_dataset(dir.path(), SynthCategory::Weave);
+    let img = image::open(cat.join("train/good/000.png")).unwrap();
+    img.resize_exact(64, 40, image::imageops::FilterType::Triangle)
+        .save(cat.join("train/good/000.png"))
+        .unwrap();
+    let report = check_dataset(&open_category(&cat).unwrap(), &options());
+    assert!(report.is_ok(), "{}", report.to_text());
+    assert_eq!(report.sizes.len(), 2);
+    assert!(report
+        .findings
+        .iter()
+        .any(|f| f.message.contains("mixed image sizes") && f.message.contains("64x40")));
+    let out = check_cli(&cat);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("mixed image sizes"));
+}
+
+#[test]
+fn unrelated_files_and_extra_folders_are_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let cat = tiny_dataset(dir.path(), SynthCategory::Weave);
+    std::fs::write(cat.join("license.txt"), b"CC").unwrap();
+    std::fs::write(cat.join("test/good/.DS_Store"), b"junk").unwrap();
+    std::fs::write(cat.join("test/good/._000.png"), b"apple double").unwrap();
+    std::fs::create_dir_all(cat.join("validation/good")).unwrap();
+    std::fs::write(cat.join("validation/good/000.png"), b"not read").unwrap();
+    let ds = open_category(&cat).unwrap();
+    let report = check_dataset(&ds, &options());
+    assert!(report.findings.is_empty(), "{}", report.to_text());
+    assert_eq!(ds.train.len(), 6);
+    assert_eq!(ds.test.len(), 2 + 5);
+    assert!(ds.ignored.contains(&cat.join("test/good/.DS_Store")));
+}
+
+#[test]
+fn no_data_set_given_is_a_clear_error() {
+    let out = reconad(&["data", "check"]);
+    assert_clean_failure(&out, "no data set given");
+}
+
+#[test]
+fn folder_that_is_not_a_data_set_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("random/stuff")).unwrap();
+    let out = check_cli(dir.path());
+    assert_clean_failure(&out, dir.path().to_str().unwrap());
+    assert!(
+        text(&out).contains("not an MVTec AD category"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn check_of_a_root_covers_every_category_and_fails_if_one_is_broken() {
+    let dir = tempfile::tempdir().unwrap();
+    reconad::data::synth::generate(
+        dir.path(),
+        &common::tiny_config(4, &SynthCategory::ALL),
+        false,
+    )
+    .unwrap();
+    let out = check_cli(dir.path());
+    assert!(out.status.success(), "{}", text(&out));
+    for c in SynthCategory::ALL {
+        assert!(
+            text(&out).contains(&format!("data set {}", c.name())),
+            "{}",
+            text(&out)
+        );
+    }
+    let bad = dir.path().join("grain/test/crack/000.png");
+    std::fs::write(&bad, b"garbage").unwrap();
+    assert_clean_failure(&check_cli(dir.path()), bad.to_str().unwrap());
+}
