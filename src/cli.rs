@@ -14,6 +14,9 @@ use crate::data::split::{Split, DEFAULT_VAL_FRACTION};
 use crate::data::synth::{self, SynthCategory, SynthConfig};
 use crate::data::Dataset;
 use crate::device::{self, Backend, BURN_VERSION};
+use crate::model::unet::Preset;
+use crate::run::{DataRef, RunDir};
+use crate::train::{self, TrainConfig, TrainOptions};
 use crate::DEFAULT_SEED;
 
 /// Unsupervised visual anomaly detection with a U-Net autoencoder.
@@ -31,6 +34,8 @@ enum Command {
     /// Inspect data sets.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Train a U-Net autoencoder on the normal images of a data set.
+    Train(Box<TrainArgs>),
     /// The main job on the built-in synthetic data set. For now: generate it and check it
     /// (training and evaluation join this command as they land).
     Demo(DemoArgs),
@@ -90,11 +95,14 @@ pub struct DataSourceArgs {
     /// MVTec AD category folder, or a root holding category folders.
     #[arg(value_name = "PATH")]
     path: Option<PathBuf>,
+    /// Same as PATH.
+    #[arg(long = "data", value_name = "ROOT", conflicts_with = "path")]
+    data: Option<PathBuf>,
     /// Category under PATH (default: PATH itself if it is a category, else every category).
     #[arg(long)]
     category: Option<String>,
     /// Folder data set: folder of normal images (instead of PATH).
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["path", "category"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["path", "data", "category"])]
     normal: Option<PathBuf>,
     /// Folder data set: folder of anomalous images; its name is the defect type (repeatable).
     #[arg(long, value_name = "DIR", requires = "normal")]
@@ -125,13 +133,135 @@ impl DataSourceArgs {
             };
             return Ok(vec![open_folder(&spec)?]);
         }
-        let Some(path) = &self.path else {
+        let Some(path) = self.path.as_ref().or(self.data.as_ref()) else {
             bail!("no data set given: pass an MVTec AD PATH (with --category) or --normal DIR");
         };
         category_dirs(path, self.category.as_deref())?
             .iter()
             .map(|dir| open_category(dir).map_err(Into::into))
             .collect()
+    }
+
+    /// Discovers exactly one data set and how to find it again (absolute paths).
+    pub fn open_one(&self, seed: u64) -> Result<(Dataset, DataRef)> {
+        let mut datasets = self.open(seed)?;
+        if datasets.len() != 1 {
+            let names: Vec<&str> = datasets.iter().map(|d| d.name.as_str()).collect();
+            bail!(
+                "{} categories found ({}); name one with --category",
+                datasets.len(),
+                names.join(", ")
+            );
+        }
+        let dataset = datasets.remove(0);
+        let abs = |p: &PathBuf| std::path::absolute(p).unwrap_or_else(|_| p.clone());
+        let data_ref = match &self.normal {
+            Some(normal) => DataRef::Folder(FolderSpec {
+                name: Some(dataset.name.clone()),
+                normal: abs(normal),
+                abnormal: self.abnormal.iter().map(abs).collect(),
+                masks: self.masks.as_ref().map(abs),
+                normal_test: self.normal_test.as_ref().map(abs),
+                normal_test_fraction: self.normal_test_fraction,
+                seed,
+            }),
+            None => DataRef::Mvtec {
+                category_dir: abs(&dataset.root),
+            },
+        };
+        Ok((dataset, data_ref))
+    }
+}
+
+/// Reopens the data set a run was trained on.
+pub fn open_data_ref(data: &DataRef) -> Result<Dataset> {
+    Ok(match data {
+        DataRef::Mvtec { category_dir } => open_category(category_dir)?,
+        DataRef::Folder(spec) => open_folder(spec)?,
+    })
+}
+
+#[derive(Debug, Args)]
+struct TrainArgs {
+    #[command(flatten)]
+    source: DataSourceArgs,
+    /// Run directory to create (or to continue with --resume).
+    #[arg(long, value_name = "RUN")]
+    out: Option<PathBuf>,
+    /// JSON file of training settings (any subset of config.json's `train` fields).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Architecture preset: tiny, small or default.
+    #[arg(long)]
+    preset: Option<String>,
+    /// Seed of every random choice.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Maximum number of epochs.
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Images per batch.
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Training resolution: batches of N px, rescale range [N, 2N], validation at N px.
+    #[arg(long, value_name = "N")]
+    image_size: Option<usize>,
+    /// Evaluate the CutPaste-val AUROC every N epochs.
+    #[arg(long)]
+    eval_every: Option<usize>,
+    /// Stop after this many evaluations without improvement.
+    #[arg(long)]
+    patience: Option<usize>,
+    /// Weight λ of the (1 − SSIM) loss term.
+    #[arg(long, allow_negative_numbers = true)]
+    ssim_weight: Option<f64>,
+    /// Switch off the skip connection of a level (0 = shallowest; repeatable).
+    #[arg(long = "disable-skip", value_name = "LEVEL")]
+    disable_skip: Vec<usize>,
+    /// Share of normal training images held out for validation.
+    #[arg(long)]
+    val_fraction: Option<f64>,
+    /// Compute backend.
+    #[arg(long, value_enum)]
+    backend: Option<Backend>,
+    /// Continue an interrupted run (RUN, or the --out folder) from its last checkpoint.
+    #[arg(long, value_name = "RUN", num_args = 0..=1)]
+    resume: Option<Option<PathBuf>>,
+    /// Replace an existing run directory.
+    #[arg(long, conflicts_with = "resume")]
+    force: bool,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+impl TrainArgs {
+    /// The settings: defaults, then the --config file, then the command-line options.
+    fn config(&self) -> Result<TrainConfig> {
+        let mut c = match &self.config {
+            Some(path) => train::load_config_file(path)?,
+            None => TrainConfig::default(),
+        };
+        if let Some(p) = &self.preset {
+            c.preset = Preset::parse(p)?;
+            c.model = None;
+        }
+        if let Some(size) = self.image_size {
+            c = c.with_image_size(size);
+        }
+        c.seed = self.seed.unwrap_or(c.seed);
+        c.epochs = self.epochs.unwrap_or(c.epochs);
+        c.batch_size = self.batch.unwrap_or(c.batch_size);
+        c.eval_every = self.eval_every.unwrap_or(c.eval_every);
+        c.patience = self.patience.unwrap_or(c.patience);
+        c.val_fraction = self.val_fraction.unwrap_or(c.val_fraction);
+        c.backend = self.backend.unwrap_or(c.backend);
+        if let Some(l) = self.ssim_weight {
+            c.loss.ssim_weight = l;
+        }
+        c.disabled_skips.extend(&self.disable_skip);
+        c.validate()?;
+        Ok(c)
     }
 }
 
@@ -186,9 +316,60 @@ pub fn run() -> Result<ExitCode> {
         Command::Synth(args) => run_synth(&args),
         Command::Data(DataCommand::Check(args)) => run_check(&args),
         Command::Data(DataCommand::Split(args)) => run_split(&args),
+        Command::Train(args) => run_train(&args),
         Command::Demo(args) => run_demo(&args),
         Command::Info(args) => run_info(&args),
     }
+}
+
+fn run_train(args: &TrainArgs) -> Result<ExitCode> {
+    let options = TrainOptions {
+        progress: !args.quiet,
+        max_epochs_this_call: None,
+    };
+    let summary = match &args.resume {
+        Some(resume) => {
+            let Some(dir) = resume.as_ref().or(args.out.as_ref()) else {
+                bail!("--resume needs the run directory: --resume RUN or --out RUN --resume");
+            };
+            train::resume(&RunDir::new(dir), open_data_ref, &options)?
+        }
+        None => {
+            let Some(out) = &args.out else {
+                bail!("--out RUN is required: the run directory to create");
+            };
+            let config = args.config()?;
+            let (dataset, data_ref) = args.source.open_one(config.seed)?;
+            train::train_new(
+                &RunDir::new(out),
+                &dataset,
+                data_ref,
+                config,
+                args.force,
+                &options,
+            )?
+        }
+    };
+    let s = &summary.state;
+    let run = args
+        .resume
+        .clone()
+        .flatten()
+        .or(args.out.clone())
+        .unwrap_or_default();
+    println!(
+        "{} after {} epoch(s): best CutPaste-val AUROC {} at epoch {}; {} train / {} val images; {:.1} s, {:.2} images/s",
+        if s.finished { "finished" } else { "paused" },
+        s.epochs_done,
+        s.best_auroc.map_or("-".into(), |a| format!("{a:.4}")),
+        s.best_epoch.map_or("-".into(), |e| e.to_string()),
+        summary.train_images,
+        summary.val_images,
+        summary.seconds,
+        summary.images_per_second
+    );
+    println!("run directory: {}", run.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_demo(args: &DemoArgs) -> Result<ExitCode> {
@@ -233,6 +414,7 @@ fn init_logging() {
         .with_writer(std::io::stderr)
         .without_time()
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 

@@ -9,6 +9,11 @@ pub mod data;
 pub mod device;
 pub mod error;
 pub mod fsutil;
+pub mod metrics;
+pub mod model;
+pub mod run;
+pub mod score;
+pub mod train;
 
 /// Default seed of every random choice (split, synthetic data, training).
 pub const DEFAULT_SEED: u64 = 42;

@@ -263,3 +263,52 @@ pub fn check_mask_size(
         image_h: image_size.1,
     })
 }
+
+impl ChwImage {
+    /// Resized copy (triangle filter, anti-aliased when shrinking).
+    pub fn resized(&self, width: usize, height: usize) -> ChwImage {
+        if (width, height) == (self.width, self.height) {
+            return self.clone();
+        }
+        let plane = self.width * self.height;
+        let mut data = Vec::with_capacity(self.channels * width * height);
+        for c in 0..self.channels {
+            let src: ImageBuffer<Luma<f32>, Vec<f32>> = ImageBuffer::from_raw(
+                self.width as u32,
+                self.height as u32,
+                self.data[c * plane..(c + 1) * plane].to_vec(),
+            )
+            .expect("plane has width*height values");
+            let dst =
+                image::imageops::resize(&src, width as u32, height as u32, FilterType::Triangle);
+            data.extend(dst.into_raw());
+        }
+        ChwImage {
+            channels: self.channels,
+            height,
+            width,
+            data,
+        }
+    }
+
+    /// The `width` x `height` region whose top-left corner is (`x`, `y`).
+    pub fn crop(&self, x: usize, y: usize, width: usize, height: usize) -> ChwImage {
+        assert!(
+            x + width <= self.width && y + height <= self.height,
+            "crop inside the image"
+        );
+        let mut data = Vec::with_capacity(self.channels * width * height);
+        for c in 0..self.channels {
+            for row in y..y + height {
+                let start = (c * self.height + row) * self.width + x;
+                data.extend_from_slice(&self.data[start..start + width]);
+            }
+        }
+        ChwImage {
+            channels: self.channels,
+            height,
+            width,
+            data,
+        }
+    }
+}

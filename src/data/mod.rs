@@ -5,7 +5,9 @@
 //! [`split`] divides its normal training images into train/val, [`image_io`] decodes images into
 //! CHW `f32` buffers, and [`check`] decodes everything once to report problems.
 
+pub mod augment;
 pub mod check;
+pub mod cutpaste;
 pub mod folder;
 pub mod image_io;
 pub mod mvtec;
