@@ -18,6 +18,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> DataResult<()> {
         .tempfile_in(dir)
         .map_err(|e| DataError::io(dir, e))?;
     tmp.write_all(bytes).map_err(|e| DataError::io(path, e))?;
+    // Temporary files are private (0600); the result is an ordinary file: keep the mode of the
+    // file being replaced, else readable by all (0644).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map(|m| m.permissions().mode() & 0o7777)
+            .unwrap_or(0o644);
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))
+            .map_err(|e| DataError::io(path, e))?;
+    }
     tmp.as_file()
         .sync_all()
         .map_err(|e| DataError::io(path, e))?;
@@ -43,4 +55,34 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> DataResult<T> {
         path: path.to_path_buf(),
         source: e,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_content_and_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/file.json");
+        write_json_atomic(&path, &vec![1, 2, 3]).unwrap();
+        write_json_atomic(&path, &vec![4]).unwrap();
+        let back: Vec<i32> = read_json(&path).unwrap();
+        assert_eq!(back, vec![4]);
+        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("file.json")]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o644
+            );
+        }
+        let err = read_json::<Vec<i32>>(&dir.path().join("missing.json")).unwrap_err();
+        assert!(err.to_string().contains("missing.json"));
+    }
 }

@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::split::seeded_holdout;
-use super::{list_images, list_subdirs, require_dir, stem, Dataset, Finding, Item, Label, Part};
+use super::{
+    list_images, list_subdirs, name_of, require_dir, stem, Dataset, Finding, Item, Label, Part,
+};
 use crate::error::{DataError, DataResult};
 
 /// Default share of the normal folder held out as normal test images when no folder of normal
@@ -106,10 +108,7 @@ pub fn open_folder(spec: &FolderSpec) -> DataResult<Dataset> {
 
     for dir in &spec.abnormal {
         require_dir(dir, "folder of anomalous images")?;
-        let defect = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "anomaly".into());
+        let defect = name_of(dir, "anomaly");
         let (images, others) = list_images(dir)?;
         ignored.extend(others);
         if images.is_empty() {
@@ -203,7 +202,7 @@ fn discover_masks(
     ignored.extend(others);
     add(None, top);
     for sub in list_subdirs(dir)? {
-        let name = sub.file_name().map(|n| n.to_string_lossy().into_owned());
+        let name = Some(name_of(&sub, ""));
         let (files, others) = list_images(&sub)?;
         ignored.extend(others);
         add(name, files);

@@ -207,6 +207,13 @@ pub(crate) fn list_subdirs(dir: &Path) -> DataResult<Vec<PathBuf>> {
     Ok(dirs)
 }
 
+/// Last component of `path` as a string, or `fallback` when there is none.
+pub(crate) fn name_of(path: &Path, fallback: &str) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| fallback.to_string())
+}
+
 /// File stem as a string (empty when there is none).
 pub(crate) fn stem(path: &Path) -> String {
     path.file_stem()

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::{list_images, list_subdirs, require_dir, stem, Dataset, Finding, Item, Label, Part};
+use super::{
+    list_images, list_subdirs, name_of, require_dir, stem, Dataset, Finding, Item, Label, Part,
+};
 use crate::error::{DataError, DataResult};
 
 /// Name of the folder of normal images in `train/` and `test/`.
@@ -33,10 +35,7 @@ pub fn category_dirs(root: &Path, category: Option<&str>) -> DataResult<Vec<Path
         if is_category(root) && root.file_name().is_some_and(|n| n == name) {
             return Ok(vec![root.to_path_buf()]);
         }
-        let available: Vec<String> = subdirs()?
-            .iter()
-            .filter_map(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .collect();
+        let available: Vec<String> = subdirs()?.iter().map(|d| name_of(d, "")).collect();
         return Err(DataError::UnknownCategory {
             path: dir,
             available: if available.is_empty() {
@@ -118,10 +117,7 @@ pub fn open_category(dir: &Path) -> DataResult<Dataset> {
         // Normal test images first, then the defect types in name order.
         defect_dirs.sort_by_key(|d| d.file_name().is_none_or(|n| n != GOOD));
         for defect_dir in defect_dirs {
-            let defect = defect_dir
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let defect = name_of(&defect_dir, "");
             let (images, others) = list_images(&defect_dir)?;
             ignored.extend(others);
             let label = if defect == GOOD {
@@ -172,10 +168,7 @@ pub fn open_category(dir: &Path) -> DataResult<Dataset> {
         ));
     }
     Ok(Dataset {
-        name: dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "dataset".into()),
+        name: name_of(dir, "dataset"),
         root: dir.to_path_buf(),
         train,
         test,
@@ -195,10 +188,7 @@ fn discover_masks(
         return Ok(masks);
     }
     for defect_dir in list_subdirs(gt_dir)? {
-        let defect = defect_dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let defect = name_of(&defect_dir, "");
         let (images, others) = list_images(&defect_dir)?;
         ignored.extend(others);
         for mask in images {
