@@ -375,3 +375,33 @@ pub fn history_csv(rows: &[HistoryRow]) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::unet::Preset;
+    use burn::prelude::*;
+
+    #[test]
+    fn published_weights_round_trip_and_reject_another_architecture() {
+        let device = Device::flex();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.safetensors");
+        let model = Preset::Tiny.config(3).init_seeded(&device, 1);
+        save_model(&model, &path).unwrap();
+        let loaded = load_model(Preset::Tiny.config(3).init_seeded(&device, 2), &path).unwrap();
+        let x = Tensor::<4>::ones([1, 3, 8, 8], &device) * 0.4;
+        let (a, b) = (
+            model.forward(x.clone()).into_data(),
+            loaded.forward(x).into_data(),
+        );
+        assert_eq!(a.as_slice::<f32>().unwrap(), b.as_slice::<f32>().unwrap());
+
+        let other = Preset::Tiny
+            .config(3)
+            .with_widths(vec![4, 8, 16, 32])
+            .init(&device);
+        let err = load_model(other, &path).unwrap_err();
+        assert!(err.to_string().contains("model.safetensors"), "{err}");
+    }
+}
