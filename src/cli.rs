@@ -173,14 +173,6 @@ impl DataSourceArgs {
     }
 }
 
-/// Reopens the data set a run was trained on.
-pub fn open_data_ref(data: &DataRef) -> Result<Dataset> {
-    Ok(match data {
-        DataRef::Mvtec { category_dir } => open_category(category_dir)?,
-        DataRef::Folder(spec) => open_folder(spec)?,
-    })
-}
-
 #[derive(Debug, Args)]
 struct TrainArgs {
     #[command(flatten)]
@@ -327,36 +319,32 @@ fn run_train(args: &TrainArgs) -> Result<ExitCode> {
         progress: !args.quiet,
         max_epochs_this_call: None,
     };
-    let summary = match &args.resume {
-        Some(resume) => {
-            let Some(dir) = resume.as_ref().or(args.out.as_ref()) else {
-                bail!("--resume needs the run directory: --resume RUN or --out RUN --resume");
-            };
-            train::resume(&RunDir::new(dir), open_data_ref, &options)?
-        }
-        None => {
-            let Some(out) = &args.out else {
-                bail!("--out RUN is required: the run directory to create");
-            };
-            let config = args.config()?;
-            let (dataset, data_ref) = args.source.open_one(config.seed)?;
-            train::train_new(
-                &RunDir::new(out),
-                &dataset,
-                data_ref,
-                config,
-                args.force,
-                &options,
-            )?
-        }
+    let run = match &args.resume {
+        Some(resume) => resume.as_ref().or(args.out.as_ref()),
+        None => args.out.as_ref(),
+    };
+    let Some(run) = run else {
+        bail!(if args.resume.is_some() {
+            "--resume needs the run directory: --resume RUN or --out RUN --resume"
+        } else {
+            "--out RUN is required: the run directory to create"
+        });
+    };
+    let summary = if args.resume.is_some() {
+        train::resume(&RunDir::new(run), DataRef::open, &options)?
+    } else {
+        let config = args.config()?;
+        let (dataset, data_ref) = args.source.open_one(config.seed)?;
+        train::train_new(
+            &RunDir::new(run),
+            &dataset,
+            data_ref,
+            config,
+            args.force,
+            &options,
+        )?
     };
     let s = &summary.state;
-    let run = args
-        .resume
-        .clone()
-        .flatten()
-        .or(args.out.clone())
-        .unwrap_or_default();
     println!(
         "{} after {} epoch(s): best CutPaste-val AUROC {} at epoch {}; {} train / {} val images; {:.1} s, {:.2} images/s",
         if s.finished { "finished" } else { "paused" },

@@ -15,7 +15,9 @@ use burn::module::Module;
 use burn::store::{ModuleRecord, ModuleSnapshot, SafetensorsStore};
 use serde::{Deserialize, Serialize};
 
-use crate::data::folder::FolderSpec;
+use crate::data::folder::{open_folder, FolderSpec};
+use crate::data::mvtec::open_category;
+use crate::data::Dataset;
 use crate::device::{Backend, BURN_VERSION};
 use crate::fsutil::{read_json, write_atomic, write_json_atomic};
 use crate::model::unet::{UNet, UNetConfig};
@@ -35,6 +37,16 @@ pub enum DataRef {
     },
     /// A folder data set.
     Folder(FolderSpec),
+}
+
+impl DataRef {
+    /// Reopens the data set this reference names.
+    pub fn open(&self) -> Result<Dataset> {
+        Ok(match self {
+            DataRef::Mvtec { category_dir } => open_category(category_dir)?,
+            DataRef::Folder(spec) => open_folder(spec)?,
+        })
+    }
 }
 
 /// Everything `config.json` holds.

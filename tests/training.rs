@@ -193,8 +193,7 @@ fn a_paused_run_resumes_to_the_same_result_as_an_uninterrupted_one() {
     .unwrap();
     assert_eq!(first.state.epochs_done, 2);
     assert!(!first.state.finished);
-    let resumed =
-        train::resume(&RunDir::new(&paused), reconad::cli::open_data_ref, &quiet()).unwrap();
+    let resumed = train::resume(&RunDir::new(&paused), DataRef::open, &quiet()).unwrap();
     assert_eq!(resumed.state.epochs_done, 4);
     assert!(resumed.state.finished);
     assert_eq!(history_without_time(&paused), history_without_time(&whole));
