@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
+use rayon::prelude::*;
 
+use crate::calibrate::ScoringProfile;
 use crate::data::check::{check_dataset, CheckOptions};
 use crate::data::folder::{open_folder, FolderSpec, DEFAULT_NORMAL_TEST_FRACTION};
 use crate::data::image_io::ChannelMode;
@@ -13,10 +15,16 @@ use crate::data::mvtec::{category_dirs, open_category};
 use crate::data::split::{Split, DEFAULT_VAL_FRACTION};
 use crate::data::synth::{self, SynthCategory, SynthConfig};
 use crate::data::Dataset;
+use crate::data::{list_images, stem};
 use crate::device::{self, Backend, BURN_VERSION};
+use crate::eval::{self, calibration_bar, EvalOptions};
+use crate::inference::TrainedModel;
 use crate::model::unet::Preset;
+use crate::report::heatmap::write_overlay;
 use crate::run::{DataRef, RunDir};
+use crate::score::{ErrorMaps, Normalization, ScoringConfig};
 use crate::train::{self, TrainConfig, TrainOptions};
+use crate::window::Padding;
 use crate::DEFAULT_SEED;
 
 /// Unsupervised visual anomaly detection with a U-Net autoencoder.
@@ -36,8 +44,15 @@ enum Command {
     Data(DataCommand),
     /// Train a U-Net autoencoder on the normal images of a data set.
     Train(Box<TrainArgs>),
-    /// The main job on the built-in synthetic data set. For now: generate it and check it
-    /// (training and evaluation join this command as they land).
+    /// (Re)calibrate a trained model's scoring on its validation split: z-normalisation
+    /// statistics, top-k and threshold, saved as RUN/scoring.json.
+    Calibrate(CalibrateArgs),
+    /// Evaluate a trained model on a data set's test split: metrics.json, scores.csv, heat maps.
+    Eval(Box<EvalArgs>),
+    /// Score images (files or folders): one line per image with path, score and label.
+    Predict(PredictArgs),
+    /// The main job on the built-in synthetic data set: generate it, train a small model per
+    /// category, evaluate it with the multi-scale pipeline, write metrics and heat maps.
     Demo(DemoArgs),
     /// Print versions, the compiled backends, and check that a backend runs.
     Info(InfoArgs),
@@ -51,6 +66,177 @@ struct DemoArgs {
     /// Seed of every random choice.
     #[arg(long, default_value_t = DEFAULT_SEED)]
     seed: u64,
+    /// Architecture preset of the demo models.
+    #[arg(long, default_value = "small")]
+    preset: String,
+    /// Training resolution (rescale range [N, 2N]; scoring at 2N px).
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    image_size: usize,
+    /// Maximum epochs per category.
+    #[arg(long, default_value_t = 30)]
+    epochs: usize,
+    /// Learning rate (higher than the SPEC default so that the demo converges in minutes).
+    #[arg(long, default_value_t = 2e-3)]
+    lr: f64,
+}
+
+/// Scoring settings that override the model's saved ones (any of them triggers a calibration
+/// on the run's validation split with the new settings).
+#[derive(Debug, Args, Default)]
+struct ScoringArgs {
+    /// Long side of the working resolution in pixels.
+    #[arg(long, value_name = "PX")]
+    working_size: Option<usize>,
+    /// Window sides, comma-separated, one scale each; the working size means the whole image.
+    #[arg(long, value_name = "PX,...", value_delimiter = ',')]
+    windows: Vec<usize>,
+    /// Strides, one per window (default: half the window).
+    #[arg(long, value_name = "PX,...", value_delimiter = ',')]
+    strides: Vec<usize>,
+    /// Padding policy of border windows.
+    #[arg(long, value_enum)]
+    padding: Option<Padding>,
+    /// Source of the per-scale z-normalisation statistics.
+    #[arg(long, value_enum)]
+    norm: Option<Normalization>,
+    /// Error maps per scale: squared error, 1 − SSIM, or both.
+    #[arg(long, value_enum)]
+    error: Option<ErrorMaps>,
+    /// σ of the Gaussian smoothing of the fused map (working-resolution pixels).
+    #[arg(long)]
+    sigma: Option<f64>,
+    /// Fixed top-k in percent (no choice on CutPaste-val).
+    #[arg(long, value_name = "PERCENT", allow_negative_numbers = true)]
+    top_k: Option<f64>,
+    /// Top-k candidates in percent, chosen on CutPaste-val.
+    #[arg(
+        long,
+        value_name = "PERCENT,...",
+        value_delimiter = ',',
+        allow_negative_numbers = true
+    )]
+    top_k_candidates: Vec<f64>,
+    /// Share of the window side over which merge weights taper off (0 = plain average).
+    #[arg(long)]
+    taper: Option<f64>,
+    /// Windows per forward pass.
+    #[arg(long, value_name = "N")]
+    window_batch: Option<usize>,
+}
+
+impl ScoringArgs {
+    /// True when any setting is given.
+    fn any(&self) -> bool {
+        self.working_size.is_some()
+            || !self.windows.is_empty()
+            || !self.strides.is_empty()
+            || self.padding.is_some()
+            || self.norm.is_some()
+            || self.error.is_some()
+            || self.sigma.is_some()
+            || self.top_k.is_some()
+            || !self.top_k_candidates.is_empty()
+            || self.window_batch.is_some()
+            || self.taper.is_some()
+    }
+
+    /// `base` with these settings applied. A new working size without windows resets the
+    /// windows (and strides) to that size's defaults.
+    fn apply(&self, base: ScoringConfig) -> ScoringConfig {
+        let mut c = base;
+        if let Some(w) = self.working_size {
+            let fresh = ScoringConfig::for_working_size(w);
+            c.working_size = w;
+            c.windows = fresh.windows;
+            c.strides = Vec::new();
+        }
+        if !self.windows.is_empty() {
+            c.windows = self.windows.clone();
+            c.strides = Vec::new();
+        }
+        if !self.strides.is_empty() {
+            c.strides = self.strides.clone();
+        }
+        c.padding = self.padding.unwrap_or(c.padding);
+        c.normalization = self.norm.unwrap_or(c.normalization);
+        c.error = self.error.unwrap_or(c.error);
+        c.sigma = self.sigma.unwrap_or(c.sigma);
+        if !self.top_k_candidates.is_empty() {
+            c.top_k_candidates = self.top_k_candidates.clone();
+        }
+        if let Some(k) = self.top_k {
+            c.top_k = k;
+            c.top_k_candidates = vec![k];
+        }
+        c.batch_size = self.window_batch.unwrap_or(c.batch_size);
+        c.taper = self.taper.unwrap_or(c.taper);
+        c
+    }
+}
+
+#[derive(Debug, Args)]
+struct CalibrateArgs {
+    /// Run directory of the trained model.
+    #[arg(long, value_name = "RUN")]
+    model: PathBuf,
+    #[command(flatten)]
+    scoring: ScoringArgs,
+    /// Compute backend.
+    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+    backend: Backend,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Debug, Args)]
+struct EvalArgs {
+    /// Data set to evaluate on (default: the run's own data set).
+    #[command(flatten)]
+    source: DataSourceArgs,
+    /// Run directory of the trained model.
+    #[arg(long, value_name = "RUN")]
+    model: PathBuf,
+    /// Output folder for metrics.json, scores.csv (and heatmaps/).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    #[command(flatten)]
+    scoring: ScoringArgs,
+    /// Decision threshold on the image score (default: the calibrated one).
+    #[arg(long, allow_negative_numbers = true)]
+    threshold: Option<f64>,
+    /// Write a heat-map overlay per test image into DIR/heatmaps/<defect>/.
+    #[arg(long)]
+    heatmaps: bool,
+    /// Compute backend.
+    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+    backend: Backend,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Debug, Args)]
+struct PredictArgs {
+    /// Run directory of the trained model.
+    #[arg(long, value_name = "RUN")]
+    model: PathBuf,
+    /// Image files or folders of images.
+    #[arg(value_name = "PATH", required = true)]
+    paths: Vec<PathBuf>,
+    /// JSON lines instead of CSV.
+    #[arg(long)]
+    json: bool,
+    /// Write a heat-map overlay per image into this folder (<stem>.png, or <folder>_<stem>.png
+    /// where file names repeat); adds a heatmap column.
+    #[arg(long, value_name = "DIR")]
+    heatmaps: Option<PathBuf>,
+    /// Decision threshold on the image score (default: the calibrated one).
+    #[arg(long, allow_negative_numbers = true)]
+    threshold: Option<f64>,
+    /// Compute backend.
+    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+    backend: Backend,
 }
 
 #[derive(Debug, Subcommand)]
@@ -309,6 +495,9 @@ pub fn run() -> Result<ExitCode> {
         Command::Data(DataCommand::Check(args)) => run_check(&args),
         Command::Data(DataCommand::Split(args)) => run_split(&args),
         Command::Train(args) => run_train(&args),
+        Command::Calibrate(args) => run_calibrate(&args),
+        Command::Eval(args) => run_eval(&args),
+        Command::Predict(args) => run_predict(&args),
         Command::Demo(args) => run_demo(&args),
         Command::Info(args) => run_info(&args),
     }
@@ -360,13 +549,199 @@ fn run_train(args: &TrainArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The profile to score with: the saved one, or a new calibration when settings are overridden.
+fn scoring_profile(
+    model: &TrainedModel,
+    args: &ScoringArgs,
+    progress: bool,
+) -> Result<ScoringProfile> {
+    if !args.any() {
+        return model.load_profile();
+    }
+    let base = model
+        .load_profile()
+        .map(|p| p.config)
+        .unwrap_or_else(|_| model.default_scoring());
+    let config = args.apply(base);
+    config.validate(&model.config.model)?;
+    model.calibrate(config, &calibration_bar(progress))
+}
+
+fn run_calibrate(args: &CalibrateArgs) -> Result<ExitCode> {
+    let model = TrainedModel::open(&args.model, args.backend)?;
+    let candidates = if args.scoring.any() {
+        let base = model
+            .load_profile()
+            .map(|p| p.config)
+            .unwrap_or_else(|_| model.default_scoring());
+        let config = args.scoring.apply(base);
+        config.validate(&model.config.model)?;
+        vec![config]
+    } else {
+        model.default_scorings()
+    };
+    let profile = model.calibrate_and_save(candidates, &calibration_bar(!args.quiet))?;
+    let tried: Vec<String> = profile
+        .working_size_auroc
+        .iter()
+        .map(|c| format!("{} px: {:.4}", c.working_size, c.val_auroc))
+        .collect();
+    println!(
+        "calibrated on {} validation images + {} CutPaste/scar copies",
+        profile.val_normal, profile.val_anomalous
+    );
+    println!(
+        "  working size {} (CutPaste-val AUROC {})",
+        profile.config.working_size,
+        tried.join(", ")
+    );
+    println!(
+        "  top-k {} % (CutPaste-val AUROC {})",
+        profile.config.top_k,
+        profile
+            .top_k_auroc
+            .iter()
+            .map(|c| format!("{} %: {:.4}", c.top_k, c.val_auroc))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!("  threshold {:.4}", profile.threshold);
+    println!("saved {}", model.profile_path().display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_eval(args: &EvalArgs) -> Result<ExitCode> {
+    let model = TrainedModel::open(&args.model, args.backend)?;
+    let profile = scoring_profile(&model, &args.scoring, !args.quiet)?;
+    let given =
+        args.source.path.is_some() || args.source.data.is_some() || args.source.normal.is_some();
+    let dataset = if given {
+        args.source.open_one(model.config.train.seed)?.0
+    } else {
+        model.config.data.open()?
+    };
+    let options = EvalOptions {
+        threshold: args.threshold,
+        heatmaps: args.heatmaps.then(|| args.out.join("heatmaps")),
+        progress: !args.quiet,
+    };
+    let (metrics, rows) = eval::evaluate(&model, &profile, &dataset, &options)?;
+    eval::write_outputs(&args.out, &metrics, &rows)?;
+    print!("{}", eval::summary_table(&metrics));
+    println!("wrote {}", args.out.join("metrics.json").display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_predict(args: &PredictArgs) -> Result<ExitCode> {
+    let model = TrainedModel::open(&args.model, args.backend)?;
+    let profile = model.load_profile()?;
+    let threshold = args.threshold.unwrap_or(profile.threshold);
+    let mut files = Vec::new();
+    for path in &args.paths {
+        if path.is_dir() {
+            let (found, _) = list_images(path)?;
+            if found.is_empty() {
+                bail!("{}: no images in this folder", path.display());
+            }
+            files.extend(found);
+        } else if path.is_file() {
+            files.push(path.clone());
+        } else {
+            bail!("{}: no such file or folder", path.display());
+        }
+    }
+    let names = heatmap_names(&files);
+    let mut out = csv::Writer::from_writer(std::io::stdout().lock());
+    if !args.json {
+        let mut header = vec!["path", "score", "label"];
+        if args.heatmaps.is_some() {
+            header.push("heatmap");
+        }
+        out.write_record(header)?;
+    }
+    let chunk = profile.config.batch_size.max(4);
+    for (part, part_names) in files.chunks(chunk).zip(names.chunks(chunk)) {
+        let images = part
+            .par_iter()
+            .map(|p| model.load_image(p))
+            .collect::<Result<Vec<_>>>()?;
+        for ((path, name), scored) in part
+            .iter()
+            .zip(part_names)
+            .zip(model.score(images, &profile)?)
+        {
+            let label = u8::from(scored.score >= threshold);
+            let heatmap = match &args.heatmaps {
+                Some(dir) => {
+                    let png = dir.join(name);
+                    write_overlay(&png, &scored.original, &scored.map, threshold)?;
+                    Some(png.display().to_string())
+                }
+                None => None,
+            };
+            if args.json {
+                let mut line = serde_json::json!({
+                    "path": path.display().to_string(),
+                    "score": scored.score,
+                    "label": label,
+                });
+                if let Some(h) = heatmap {
+                    line["heatmap"] = h.into();
+                }
+                println!("{line}");
+            } else {
+                let mut record = vec![
+                    path.display().to_string(),
+                    format!("{:.6}", scored.score),
+                    label.to_string(),
+                ];
+                record.extend(heatmap);
+                out.write_record(record)?;
+                out.flush()?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Heat-map file names for `files`: `<stem>.png`, `<parent>_<stem>.png` where stems repeat, and
+/// a numeric suffix if that still repeats.
+fn heatmap_names(files: &[PathBuf]) -> Vec<String> {
+    let mut stems = std::collections::HashMap::<String, usize>::new();
+    for f in files {
+        *stems.entry(stem(f)).or_default() += 1;
+    }
+    let mut used = std::collections::HashSet::new();
+    files
+        .iter()
+        .map(|f| {
+            let base = if stems[&stem(f)] > 1 {
+                let parent = f
+                    .parent()
+                    .and_then(|p| p.file_name())
+                    .map_or("".into(), |n| n.to_string_lossy().into_owned());
+                format!("{parent}_{}", stem(f))
+            } else {
+                stem(f)
+            };
+            let mut name = format!("{base}.png");
+            let mut n = 2;
+            while !used.insert(name.clone()) {
+                name = format!("{base}-{n}.png");
+                n += 1;
+            }
+            name
+        })
+        .collect()
+}
+
 fn run_demo(args: &DemoArgs) -> Result<ExitCode> {
+    let started = std::time::Instant::now();
     let data = args.out.join("data");
     let config = SynthConfig {
         seed: args.seed,
         ..SynthConfig::default()
     };
-    let started = std::time::Instant::now();
     let written = synth::generate(&data, &config, true)
         .with_context(|| format!("generating the synthetic data set in {}", data.display()))?;
     println!(
@@ -379,18 +754,103 @@ fn run_demo(args: &DemoArgs) -> Result<ExitCode> {
         seed: args.seed,
         channels: ChannelMode::Auto,
     };
+    let mut results = Vec::new();
     for category in &config.categories {
         let dataset = open_category(&data.join(category.name()))?;
         let report = check_dataset(&dataset, &options);
-        print!("{}", report.to_text());
         if !report.is_ok() {
+            print!("{}", report.to_text());
             bail!(
                 "the generated data set {} failed its check",
                 dataset.root.display()
             );
         }
+        let run = args.out.join("runs").join(category.name());
+        println!(
+            "\n== {}: training a {} U-Net at {} px on {} normal images -> {}",
+            category.name(),
+            args.preset,
+            args.image_size,
+            dataset.train.len(),
+            run.display()
+        );
+        let train_config = TrainConfig {
+            seed: args.seed,
+            preset: Preset::parse(&args.preset)?,
+            batch_size: 8,
+            epochs: args.epochs,
+            eval_every: 2,
+            patience: 5,
+            optimizer: train::OptimizerConfig {
+                lr: args.lr,
+                ..Default::default()
+            },
+            ..TrainConfig::default()
+        }
+        .with_image_size(args.image_size);
+        let data_ref = DataRef::Mvtec {
+            category_dir: std::path::absolute(&dataset.root).unwrap_or(dataset.root.clone()),
+        };
+        let summary = train::train_new(
+            &RunDir::new(&run),
+            &dataset,
+            data_ref,
+            train_config,
+            true,
+            &TrainOptions {
+                progress: true,
+                max_epochs_this_call: None,
+            },
+        )?;
+        let model = TrainedModel::open(&run, Backend::Cpu)?;
+        let profile = model.load_profile()?;
+        let out = args.out.join("eval").join(category.name());
+        let options = EvalOptions {
+            threshold: None,
+            heatmaps: Some(out.join("heatmaps")),
+            progress: true,
+        };
+        let (metrics, rows) = eval::evaluate(&model, &profile, &dataset, &options)?;
+        eval::write_outputs(&out, &metrics, &rows)?;
+        print!("{}", eval::summary_table(&metrics));
+        results.push((category.name(), summary, metrics, out));
     }
-    println!("demo data: {}", data.display());
+    println!("\n== summary (test metrics; model selection used only the CutPaste validation set)");
+    println!(
+        "{:<8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7}",
+        "category", "val", "image", "pixel", "AUPRO", "F1@thr", "train s"
+    );
+    let f = |v: Option<f64>| v.map_or("-".into(), |a| format!("{a:.4}"));
+    let mut image = Vec::new();
+    for (name, summary, m, _) in &results {
+        println!(
+            "{:<8} {:>8} {:>8} {:>8} {:>8} {:>8.4} {:>7.1}",
+            name,
+            f(summary.state.best_auroc),
+            f(m.image_auroc),
+            f(m.pixel_auroc),
+            f(m.aupro),
+            m.at_threshold.f1,
+            summary.seconds
+        );
+        image.extend(m.image_auroc);
+    }
+    if !image.is_empty() {
+        println!(
+            "mean image AUROC {:.4} over {} categories",
+            image.iter().sum::<f64>() / image.len() as f64,
+            image.len()
+        );
+    }
+    println!("\ndata:      {}", data.display());
+    println!("models:    {}", args.out.join("runs").display());
+    for (name, _, _, out) in &results {
+        println!(
+            "{name:<10} {} (metrics.json, scores.csv, heatmaps/)",
+            out.display()
+        );
+    }
+    println!("total {:.1} s", started.elapsed().as_secs_f64());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -412,7 +412,7 @@ mod tests {
         let other = Preset::Tiny
             .config(3)
             .with_widths(vec![4, 8, 16, 32])
-            .init(&device);
+            .init_seeded(&device, 0);
         let err = load_model(other, &path).unwrap_err();
         assert!(err.to_string().contains("model.safetensors"), "{err}");
     }

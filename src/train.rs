@@ -17,13 +17,16 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::calibrate::ScoringProfile;
 use crate::data::augment::{plan_epoch, spawn_loader, AugmentConfig, Batch};
 use crate::data::cutpaste::{build_val_set, CutPasteConfig, PasteKind, ValSample};
 use crate::data::image_io::{self, ChannelMode, ChwImage};
 use crate::data::split::{Split, DEFAULT_VAL_FRACTION};
 use crate::data::{Dataset, Item};
 use crate::device::{self, Backend};
+use crate::eval::calibration_bar;
 use crate::fsutil::write_json_atomic;
+use crate::inference::TrainedModel;
 use crate::metrics::{auroc, top_fraction_mean};
 use crate::model::loss::{reconstruction_loss, LossConfig};
 use crate::model::unet::{Preset, UNet, UNetConfig};
@@ -226,6 +229,8 @@ pub struct TrainOptions {
 /// What a finished (or paused) training run reports.
 #[derive(Debug, Clone)]
 pub struct TrainSummary {
+    /// Scoring profile calibrated on the validation split when the run finished.
+    pub profile: Option<ScoringProfile>,
     /// Final state.
     pub state: TrainState,
     /// Training images.
@@ -526,8 +531,28 @@ fn train_run(run: &RunDir, dataset: &Dataset, options: &TrainOptions) -> Result<
         run.save_checkpoint(&model, &optimizer_bytes, &mut state)?;
         epochs_this_call += 1;
     }
+    let profile = if state.finished && run.best_model().is_file() {
+        let trained = TrainedModel::open(&run.root, cfg.backend)?;
+        let profile = trained.calibrate_and_save(
+            trained.default_scorings(),
+            &calibration_bar(options.progress),
+        )?;
+        tracing::info!(
+            "calibrated on {} validation images + {} CutPaste/scar copies: working size {}, top-k {} %, CutPaste-val AUROC {:.4}, threshold {:.4}",
+            profile.val_normal,
+            profile.val_anomalous,
+            profile.config.working_size,
+            profile.config.top_k,
+            profile.val_auroc,
+            profile.threshold
+        );
+        Some(profile)
+    } else {
+        None
+    };
     let seconds = started.elapsed().as_secs_f64();
     Ok(TrainSummary {
+        profile,
         state,
         train_images: train_items.len(),
         val_images: val_items.len(),

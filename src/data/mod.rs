@@ -172,7 +172,7 @@ pub fn is_image_file(path: &Path) -> bool {
 
 /// Lists the entries of `dir`: image files and the other (ignored) files, both sorted.
 /// Sub-folders are not descended into.
-pub(crate) fn list_images(dir: &Path) -> DataResult<(Vec<PathBuf>, Vec<PathBuf>)> {
+pub fn list_images(dir: &Path) -> DataResult<(Vec<PathBuf>, Vec<PathBuf>)> {
     let mut images = Vec::new();
     let mut others = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| DataError::io(dir, e))? {
@@ -215,7 +215,7 @@ pub(crate) fn name_of(path: &Path, fallback: &str) -> String {
 }
 
 /// File stem as a string (empty when there is none).
-pub(crate) fn stem(path: &Path) -> String {
+pub fn stem(path: &Path) -> String {
     path.file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default()

@@ -297,7 +297,7 @@ mod tests {
     fn output_has_the_input_shape_in_unit_range() {
         let device = Device::flex();
         let cfg = Preset::Tiny.config(3);
-        let model = cfg.init(&device);
+        let model = cfg.init_seeded(&device, 0);
         let x = Tensor::<4>::ones([2, 3, 16, 24], &device) * 0.5;
         let y = model.forward(x);
         assert_eq!(y.dims(), [2, 3, 16, 24]);
@@ -312,11 +312,11 @@ mod tests {
     #[test]
     fn disabled_skips_shrink_the_decoder_and_still_run() {
         let device = Device::flex();
-        let full = Preset::Tiny.config(1).init(&device);
+        let full = Preset::Tiny.config(1).init_seeded(&device, 0);
         let cut = Preset::Tiny
             .config(1)
             .with_disabled_skips(vec![0, 1])
-            .init(&device);
+            .init_seeded(&device, 0);
         assert!(cut.num_params() < full.num_params());
         let y = cut.forward(Tensor::<4>::zeros([1, 1, 8, 8], &device));
         assert_eq!(y.dims(), [1, 1, 8, 8]);

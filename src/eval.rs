@@ -1,0 +1,358 @@
+//! Evaluation on a data set's test split (SPEC §7): image scores and labels, image AUROC (overall,
+//! per defect type, per top-k candidate), F1-max, F1 at the calibrated threshold, pixel AUROC and
+//! AUPRO from anomaly maps resized back to the original image size, optional heat maps.
+//! Test labels are only read to compute the metrics; nothing here feeds back into the model.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::calibrate::ScoringProfile;
+use crate::data::image_io::{self, ChwImage};
+use crate::data::{Dataset, Item, Label};
+use crate::fsutil::{write_atomic, write_json_atomic};
+use crate::inference::TrainedModel;
+use crate::metrics::{auroc, f1_at, f1_max, F1Max, PixelAccumulator, PixelMetrics};
+use crate::report::heatmap::write_overlay;
+use crate::score::image_score;
+
+/// Evaluation settings besides the scoring profile.
+#[derive(Debug, Clone, Default)]
+pub struct EvalOptions {
+    /// Threshold replacing the calibrated one.
+    pub threshold: Option<f64>,
+    /// Folder for heat-map overlays (`<defect>/<stem>.png`); none when `None`.
+    pub heatmaps: Option<PathBuf>,
+    /// Show a progress bar.
+    pub progress: bool,
+}
+
+/// One test image's result (a row of `scores.csv`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageRow {
+    /// Image file.
+    pub path: PathBuf,
+    /// Defect type (`good` for normal images).
+    pub defect: String,
+    /// Ground truth: 0 normal, 1 anomaly.
+    pub label: u8,
+    /// Image score.
+    pub score: f64,
+    /// Predicted label at the threshold.
+    pub predicted: u8,
+}
+
+/// Image AUROC of one top-k candidate.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct TopKAuroc {
+    /// k in percent.
+    pub top_k: f64,
+    /// Test image AUROC with this k (reported, never used to choose k).
+    pub image_auroc: Option<f64>,
+}
+
+/// Image counts.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Counts {
+    /// Test images.
+    pub images: usize,
+    /// Normal test images.
+    pub normal: usize,
+    /// Anomalous test images.
+    pub anomalous: usize,
+    /// Anomalous images with a ground-truth mask (in the pixel metrics).
+    pub anomalous_with_mask: usize,
+}
+
+/// Everything `metrics.json` holds.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalMetrics {
+    /// Data set name.
+    pub dataset: String,
+    /// Model directory.
+    pub model: PathBuf,
+    /// Image AUROC (the headline).
+    pub image_auroc: Option<f64>,
+    /// Pixel AUROC over all normal images and masked anomalous images.
+    pub pixel_auroc: Option<f64>,
+    /// AUPRO up to FPR 0.3, normalised to [0, 1].
+    pub aupro: Option<f64>,
+    /// Pixel metric details (counts, binning error bound).
+    pub pixel: Option<PixelMetrics>,
+    /// Best image F1 over all thresholds (an oracle: uses test labels; reported only).
+    pub f1_max: Option<F1Max>,
+    /// Threshold used for the predicted labels.
+    pub threshold: f64,
+    /// Where the threshold came from.
+    pub threshold_source: String,
+    /// F1, precision and recall of the predicted labels.
+    pub at_threshold: F1Max,
+    /// Image AUROC of each defect type against the normal images.
+    pub image_auroc_by_defect: BTreeMap<String, Option<f64>>,
+    /// Image AUROC of every top-k candidate (the profile's k was chosen on CutPaste-val).
+    pub image_auroc_by_top_k: Vec<TopKAuroc>,
+    /// Image counts.
+    pub counts: Counts,
+    /// The scoring profile used (settings, statistics, calibration results).
+    pub scoring: ScoringProfile,
+    /// Wall time of the evaluation, seconds.
+    pub seconds: f64,
+    /// Test images scored per second (decode, scoring, pixel metrics and heat maps included).
+    pub images_per_second: f64,
+}
+
+/// A fused map kept for the pixel metrics: the working-resolution map and the original size.
+struct KeptMap {
+    map: ChwImage,
+    width: usize,
+    height: usize,
+}
+
+/// Scores every test image of `dataset` with `model` and `profile` and computes the metrics.
+pub fn evaluate(
+    model: &TrainedModel,
+    profile: &ScoringProfile,
+    dataset: &Dataset,
+    options: &EvalOptions,
+) -> Result<(EvalMetrics, Vec<ImageRow>)> {
+    let started = Instant::now();
+    let items = &dataset.test;
+    if items.is_empty() {
+        anyhow::bail!(
+            "{}: the data set has no test images",
+            dataset.root.display()
+        );
+    }
+    let threshold = options.threshold.unwrap_or(profile.threshold);
+    let bar = bar(options.progress, items.len(), "scoring");
+    let mut rows = Vec::with_capacity(items.len());
+    let mut by_k: Vec<Vec<f64>> = vec![Vec::new(); profile.config.top_k_candidates.len()];
+    let mut kept = Vec::with_capacity(items.len());
+    let chunk = profile.config.batch_size.max(4);
+    for part in items.chunks(chunk) {
+        let images: Vec<ChwImage> = part
+            .par_iter()
+            .map(|i| model.load_image(&i.path))
+            .collect::<Result<_>>()?;
+        let scored = model.score(images, profile)?;
+        for (item, s) in part.iter().zip(scored) {
+            for (k, scores) in profile.config.top_k_candidates.iter().zip(&mut by_k) {
+                scores.push(image_score(&s.map.data, *k));
+            }
+            if let Some(dir) = &options.heatmaps {
+                write_overlay(&heatmap_path(dir, item), &s.original, &s.map, threshold)?;
+            }
+            rows.push(ImageRow {
+                path: item.path.clone(),
+                defect: item.defect.clone(),
+                label: item.label.as_u8(),
+                score: s.score,
+                predicted: u8::from(s.score >= threshold),
+            });
+            kept.push(KeptMap {
+                width: s.original.width,
+                height: s.original.height,
+                map: s.map,
+            });
+            bar.inc(1);
+        }
+    }
+    bar.finish_and_clear();
+
+    let pixel = pixel_metrics(items, &kept, options.progress)?;
+    let scores: Vec<f64> = rows.iter().map(|r| r.score).collect();
+    let labels: Vec<u8> = rows.iter().map(|r| r.label).collect();
+    let mut by_defect = BTreeMap::new();
+    for defect in items
+        .iter()
+        .filter(|i| i.label == Label::Anomaly)
+        .map(|i| &i.defect)
+    {
+        if by_defect.contains_key(defect) {
+            continue;
+        }
+        let (s, l): (Vec<f64>, Vec<u8>) = rows
+            .iter()
+            .filter(|r| r.label == 0 || &r.defect == defect)
+            .map(|r| (r.score, r.label))
+            .unzip();
+        by_defect.insert(defect.clone(), auroc(&s, &l));
+    }
+    let anomalous = labels.iter().filter(|&&l| l != 0).count();
+    let seconds = started.elapsed().as_secs_f64();
+    let metrics = EvalMetrics {
+        dataset: dataset.name.clone(),
+        model: model.run.root.clone(),
+        image_auroc: auroc(&scores, &labels),
+        pixel_auroc: pixel.map(|p| p.auroc),
+        aupro: pixel.map(|p| p.aupro),
+        pixel,
+        f1_max: f1_max(&scores, &labels),
+        threshold,
+        threshold_source: if options.threshold.is_some() {
+            "--threshold".into()
+        } else {
+            profile.threshold_rule.clone()
+        },
+        at_threshold: f1_at(&scores, &labels, threshold),
+        image_auroc_by_defect: by_defect,
+        image_auroc_by_top_k: profile
+            .config
+            .top_k_candidates
+            .iter()
+            .zip(&by_k)
+            .map(|(&top_k, s)| TopKAuroc {
+                top_k,
+                image_auroc: auroc(s, &labels),
+            })
+            .collect(),
+        counts: Counts {
+            images: rows.len(),
+            normal: rows.len() - anomalous,
+            anomalous,
+            anomalous_with_mask: items
+                .iter()
+                .filter(|i| i.label == Label::Anomaly && i.mask.is_some())
+                .count(),
+        },
+        scoring: profile.clone(),
+        seconds,
+        images_per_second: rows.len() as f64 / seconds.max(1e-9),
+    };
+    Ok((metrics, rows))
+}
+
+/// Pixel AUROC / AUPRO over the normal images and the anomalous images that have masks; maps
+/// are resized to the original size one image at a time and binned.
+fn pixel_metrics(items: &[Item], kept: &[KeptMap], progress: bool) -> Result<Option<PixelMetrics>> {
+    if !items.iter().any(|i| i.mask.is_some()) {
+        return Ok(None);
+    }
+    // Bin edges: quantiles of the working-resolution maps (at most ~4 M values sampled); the
+    // maps resized to the original size are convex combinations of these values.
+    let total: usize = kept.iter().map(|k| k.map.data.len()).sum();
+    let step = total.div_ceil(1 << 22).max(1);
+    let sample: Vec<f32> = kept
+        .iter()
+        .flat_map(|k| k.map.data.iter().copied())
+        .step_by(step)
+        .collect();
+    let mut acc = PixelAccumulator::from_sample(&sample);
+    let bar = bar(progress, items.len(), "pixel metrics");
+    let pairs: Vec<(&Item, &KeptMap)> = items
+        .iter()
+        .zip(kept)
+        .filter(|(i, _)| i.label == Label::Normal || i.mask.is_some())
+        .collect();
+    for part in pairs.chunks(8) {
+        let prepared: Vec<(ChwImage, Option<Vec<bool>>)> = part
+            .par_iter()
+            .map(|(item, k)| -> Result<_> {
+                let full = k.map.resized(k.width, k.height);
+                let mask = match &item.mask {
+                    Some(path) => Some(
+                        image_io::load_mask(path, &item.path, (k.width as u32, k.height as u32))?
+                            .data,
+                    ),
+                    None => None,
+                };
+                Ok((full, mask))
+            })
+            .collect::<Result<_>>()?;
+        for (full, mask) in &prepared {
+            acc.add(&full.data, mask.as_deref(), full.width, full.height);
+            bar.inc(1);
+        }
+    }
+    bar.finish_and_clear();
+    Ok(acc.finish())
+}
+
+/// `DIR/<defect>/<stem>.png`.
+pub fn heatmap_path(dir: &Path, item: &Item) -> PathBuf {
+    dir.join(&item.defect)
+        .join(format!("{}.png", crate::data::stem(&item.path)))
+}
+
+/// Writes `metrics.json` and `scores.csv` into `out` (atomically).
+pub fn write_outputs(out: &Path, metrics: &EvalMetrics, rows: &[ImageRow]) -> Result<()> {
+    write_json_atomic(&out.join("metrics.json"), metrics)?;
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(["path", "defect", "label", "score", "predicted"])?;
+    for r in rows {
+        w.write_record([
+            r.path.display().to_string(),
+            r.defect.clone(),
+            r.label.to_string(),
+            format!("{:.6}", r.score),
+            r.predicted.to_string(),
+        ])?;
+    }
+    let bytes = w.into_inner().context("writing scores.csv")?;
+    write_atomic(&out.join("scores.csv"), &bytes)?;
+    Ok(())
+}
+
+/// The short table printed after an evaluation.
+pub fn summary_table(m: &EvalMetrics) -> String {
+    let f = |v: Option<f64>| v.map_or("-".into(), |a| format!("{a:.4}"));
+    let mut s = format!(
+        "{}: {} test images ({} normal, {} anomalous)\n",
+        m.dataset, m.counts.images, m.counts.normal, m.counts.anomalous
+    );
+    s += &format!("  image AUROC   {}\n", f(m.image_auroc));
+    s += &format!("  pixel AUROC   {}\n", f(m.pixel_auroc));
+    s += &format!("  AUPRO@0.3     {}\n", f(m.aupro));
+    if let Some(b) = m.f1_max {
+        s += &format!(
+            "  F1-max        {:.4} (at score {:.4})\n",
+            b.f1, b.threshold
+        );
+    }
+    s += &format!(
+        "  threshold     {:.4}: F1 {:.4}, precision {:.4}, recall {:.4}\n",
+        m.threshold, m.at_threshold.f1, m.at_threshold.precision, m.at_threshold.recall
+    );
+    for (defect, a) in &m.image_auroc_by_defect {
+        s += &format!("  AUROC {defect:<14} {}\n", f(*a));
+    }
+    let ks: Vec<String> = m
+        .image_auroc_by_top_k
+        .iter()
+        .map(|t| format!("{}%: {}", t.top_k, f(t.image_auroc)))
+        .collect();
+    s += &format!(
+        "  top-k {} % (chosen on CutPaste-val); test AUROC by k: {}\n",
+        m.scoring.config.top_k,
+        ks.join(", ")
+    );
+    s += &format!(
+        "  {:.1} s, {:.2} images/s\n",
+        m.seconds, m.images_per_second
+    );
+    s
+}
+
+fn bar(show: bool, len: usize, what: &'static str) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} ({elapsed})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(what);
+    bar
+}
+
+/// Progress bar for calibration (hidden unless `show`).
+pub fn calibration_bar(show: bool) -> ProgressBar {
+    bar(show, 0, "calibrating")
+}

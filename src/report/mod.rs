@@ -1,0 +1,3 @@
+//! Outputs for people: anomaly heat maps.
+
+pub mod heatmap;

@@ -1,0 +1,391 @@
+//! Scoring, evaluation and prediction end to end on a tiny model trained on synthetic data:
+//! training calibrates the model, `eval` writes its metrics, `predict` agrees with `eval`, scoring
+//! settings can be overridden, and bad models, images and settings are clear errors.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use common::{assert_clean_failure, reconad, text};
+use reconad::data::mvtec::open_category;
+use reconad::data::synth::{self, SynthCategory, SynthConfig};
+use reconad::run::{DataRef, RunDir};
+use reconad::train::{self, TrainConfig, TrainOptions};
+
+/// A data set and a model trained on it once for all tests of this file.
+struct Trained {
+    _dir: tempfile::TempDir,
+    data: PathBuf,
+    run: PathBuf,
+}
+
+fn trained() -> &'static Trained {
+    static TRAINED: OnceLock<Trained> = OnceLock::new();
+    TRAINED.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = SynthConfig {
+            seed: 42,
+            size: 64,
+            train: 40,
+            test_good: 4,
+            test_per_defect: 2,
+            categories: vec![SynthCategory::Disc],
+        };
+        synth::generate(dir.path(), &cfg, false).unwrap();
+        let data = dir.path().join("disc");
+        let mut c = TrainConfig::default().with_image_size(32);
+        c.preset = reconad::model::unet::Preset::Tiny;
+        c.seed = 2;
+        c.epochs = 6;
+        c.batch_size = 8;
+        c.eval_every = 2;
+        c.val_fraction = 0.25;
+        c.optimizer.lr = 5e-3;
+        let run = dir.path().join("run");
+        let ds = open_category(&data).unwrap();
+        let data_ref = DataRef::Mvtec {
+            category_dir: data.clone(),
+        };
+        let options = TrainOptions {
+            progress: false,
+            max_epochs_this_call: None,
+        };
+        let summary =
+            train::train_new(&RunDir::new(&run), &ds, data_ref, c, false, &options).unwrap();
+        assert!(summary.profile.is_some(), "a finished run is calibrated");
+        Trained {
+            _dir: dir,
+            data,
+            run,
+        }
+    })
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn a_finished_run_is_calibrated_on_its_validation_split() {
+    let t = trained();
+    let profile = json(&t.run.join("scoring.json"));
+    // Working resolution: the bottom or the top of the training rescale range [32, 64], the
+    // one with the better CutPaste-val AUROC; windows ¼, ½, whole.
+    let tried = profile["working_size_auroc"].as_array().unwrap();
+    assert_eq!(tried.len(), 2);
+    let best = tried
+        .iter()
+        .max_by(|a, b| {
+            a["val_auroc"]
+                .as_f64()
+                .unwrap()
+                .total_cmp(&b["val_auroc"].as_f64().unwrap())
+        })
+        .unwrap();
+    let size = profile["config"]["working_size"].as_u64().unwrap();
+    assert!(size == 32 || size == 64, "{size}");
+    assert_eq!(best["val_auroc"], profile["val_auroc"]);
+    assert_eq!(
+        profile["config"]["windows"],
+        serde_json::json!([size / 4, size / 2, size])
+    );
+    assert_eq!(profile["stats"].as_array().unwrap().len(), 3);
+    // 10 validation images + one CutPaste and one scar copy each.
+    assert_eq!(profile["val_normal"], 10);
+    assert_eq!(profile["val_anomalous"], 20);
+    let chosen = profile["config"]["top_k"].as_f64().unwrap();
+    let best = profile["top_k_auroc"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["val_auroc"].as_f64().unwrap())
+        .fold(f64::MIN, f64::max);
+    let chosen_auroc = profile["top_k_auroc"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["top_k"].as_f64() == Some(chosen))
+        .unwrap()["val_auroc"]
+        .as_f64()
+        .unwrap();
+    assert_eq!(
+        chosen_auroc, best,
+        "k is the best candidate on CutPaste-val"
+    );
+    assert!(profile["threshold"].as_f64().unwrap().is_finite());
+}
+
+#[test]
+fn eval_writes_metrics_scores_and_heat_maps() {
+    let t = trained();
+    let out = tempfile::tempdir().unwrap();
+    let o = reconad(&[
+        "eval",
+        "--model",
+        s(&t.run),
+        "--out",
+        s(out.path()),
+        "--heatmaps",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("image AUROC"), "{}", text(&o));
+    let m = json(&out.path().join("metrics.json"));
+    for key in [
+        "image_auroc",
+        "pixel_auroc",
+        "aupro",
+        "f1_max",
+        "threshold",
+        "scoring",
+    ] {
+        assert!(!m[key].is_null(), "metrics.json lacks {key}: {m}");
+    }
+    // 4 good + 5 defect types x 2.
+    assert_eq!(m["counts"]["images"], 14);
+    assert_eq!(m["counts"]["anomalous"], 10);
+    for key in ["image_auroc", "pixel_auroc", "aupro"] {
+        let v = m[key].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&v), "{key} {v}");
+    }
+    let threshold = m["threshold"].as_f64().unwrap();
+    let csv = std::fs::read_to_string(out.path().join("scores.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("path,defect,label,score,predicted"));
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 14);
+    for r in &rows {
+        let score: f64 = r[3].parse().unwrap();
+        let predicted = if score >= threshold { "1" } else { "0" };
+        // Scores are printed with 6 decimals: only exact ties with the threshold could differ.
+        if (score - threshold).abs() > 1e-5 {
+            assert_eq!(r[4], predicted, "{r:?} at threshold {threshold}");
+        }
+        assert_eq!(r[2], if r[1] == "good" { "0" } else { "1" });
+    }
+    // One heat map per test image, at the original size.
+    let heatmaps = common::files_below(&out.path().join("heatmaps"));
+    assert_eq!(heatmaps.len(), 14, "{heatmaps:?}");
+    let png = image::open(out.path().join("heatmaps").join(&heatmaps[0])).unwrap();
+    assert_eq!((png.width(), png.height()), (64, 64));
+}
+
+#[test]
+fn predict_agrees_with_eval_in_csv_and_json() {
+    let t = trained();
+    let out = tempfile::tempdir().unwrap();
+    let o = reconad(&[
+        "eval",
+        "--model",
+        s(&t.run),
+        "--out",
+        s(out.path()),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let eval_scores: std::collections::HashMap<String, String> =
+        std::fs::read_to_string(out.path().join("scores.csv"))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                (f[0].to_string(), f[3].to_string())
+            })
+            .collect();
+    let folder = t.data.join("test").join("scratch");
+    let single = t.data.join("test").join("good").join("000.png");
+    let heat = out.path().join("predict-heat");
+    let o = reconad(&[
+        "predict",
+        "--model",
+        s(&t.run),
+        s(&folder),
+        s(&single),
+        "--heatmaps",
+        s(&heat),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let stdout = String::from_utf8(o.stdout).unwrap();
+    let mut lines = stdout.lines();
+    assert_eq!(lines.next(), Some("path,score,label,heatmap"));
+    let rows: Vec<Vec<String>> = lines
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect();
+    assert_eq!(rows.len(), 3, "{stdout}");
+    for r in &rows {
+        assert_eq!(
+            eval_scores.get(&r[0]),
+            Some(&r[1]),
+            "predict and eval disagree on {}",
+            r[0]
+        );
+    }
+    // Two files are called 000.png: their heat maps get the folder name.
+    let names: Vec<String> = rows.iter().map(|r| r[3].clone()).collect();
+    assert_eq!(common::files_below(&heat).len(), 3, "{names:?}");
+    assert!(
+        names.iter().any(|n| n.ends_with("good_000.png")),
+        "{names:?}"
+    );
+    for n in &names {
+        assert!(Path::new(n).is_file());
+    }
+
+    let o = reconad(&["predict", "--model", s(&t.run), s(&single), "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let line: serde_json::Value =
+        serde_json::from_str(String::from_utf8(o.stdout).unwrap().trim()).unwrap();
+    assert_eq!(line["path"], s(&single));
+    let score = line["score"].as_f64().unwrap();
+    let expected: f64 = eval_scores[s(&single)].parse().unwrap();
+    assert!((score - expected).abs() < 1e-6);
+    assert!(line["label"] == 0 || line["label"] == 1);
+}
+
+#[test]
+fn scoring_overrides_recalibrate_and_single_scale_works() {
+    let t = trained();
+    let saved_before = std::fs::read(t.run.join("scoring.json")).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let o = reconad(&[
+        "eval",
+        "--model",
+        s(&t.run),
+        "--out",
+        s(out.path()),
+        "--working-size",
+        "64",
+        "--windows",
+        "64",
+        "--norm",
+        "image",
+        "--top-k",
+        "2.5",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let m = json(&out.path().join("metrics.json"));
+    assert_eq!(m["scoring"]["config"]["windows"], serde_json::json!([64]));
+    assert_eq!(m["scoring"]["config"]["normalization"], "image");
+    assert_eq!(m["scoring"]["config"]["top_k"], 2.5);
+    // The saved profile of the run is untouched by an eval with overrides.
+    assert_eq!(
+        std::fs::read(t.run.join("scoring.json")).unwrap(),
+        saved_before
+    );
+}
+
+#[test]
+fn bad_models_images_and_settings_are_clear_errors() {
+    let t = trained();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let run = s(&t.run);
+    let eval = |extra: &[&str]| {
+        let mut args = vec!["eval", "--model", run, "--out", s(&out), "--quiet"];
+        args.extend_from_slice(extra);
+        reconad(&args)
+    };
+    assert_clean_failure(
+        &eval(&["--windows", "128"]),
+        "larger than the working resolution",
+    );
+    assert_clean_failure(&eval(&["--top-k", "0"]), "outside (0, 100]");
+    assert_clean_failure(&eval(&["--top-k", "150"]), "outside (0, 100]");
+    assert!(!out.exists(), "a refused eval writes nothing");
+
+    // A copy of the run with a config from another format version, one without weights, one
+    // without its scoring profile.
+    let copy = |name: &str| {
+        let dir = tmp.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in [
+            "config.json",
+            "split.json",
+            "model-best.safetensors",
+            "scoring.json",
+        ] {
+            std::fs::copy(t.run.join(f), dir.join(f)).unwrap();
+        }
+        dir
+    };
+    let other_version = copy("other-version");
+    let config = std::fs::read_to_string(other_version.join("config.json")).unwrap();
+    std::fs::write(
+        other_version.join("config.json"),
+        config.replacen("\"format\": 1", "\"format\": 99", 1),
+    )
+    .unwrap();
+    let o = reconad(&["eval", "--model", s(&other_version), "--out", s(&out)]);
+    assert_clean_failure(&o, "format 99");
+    assert_clean_failure(&o, "config.json");
+
+    let no_weights = copy("no-weights");
+    std::fs::remove_file(no_weights.join("model-best.safetensors")).unwrap();
+    let o = reconad(&["predict", "--model", s(&no_weights), s(&t.data)]);
+    assert_clean_failure(&o, "model-best.safetensors");
+
+    let no_profile = copy("no-profile");
+    std::fs::remove_file(no_profile.join("scoring.json")).unwrap();
+    let o = reconad(&["eval", "--model", s(&no_profile), "--out", s(&out)]);
+    assert_clean_failure(&o, "reconad calibrate");
+
+    let o = reconad(&[
+        "eval",
+        "--model",
+        s(&tmp.path().join("absent")),
+        "--out",
+        s(&out),
+    ]);
+    assert_clean_failure(&o, "absent");
+
+    // A gray image for an RGB model.
+    let gray = tmp.path().join("gray.png");
+    image::GrayImage::new(64, 64).save(&gray).unwrap();
+    let o = reconad(&["predict", "--model", run, s(&gray)]);
+    assert_clean_failure(&o, "gray.png");
+    assert_clean_failure(&o, "1 channel(s), the model expects 3");
+
+    // A file that is not an image.
+    let junk = tmp.path().join("junk.png");
+    std::fs::write(&junk, b"not a png").unwrap();
+    assert_clean_failure(&reconad(&["predict", "--model", run, s(&junk)]), "junk.png");
+}
+
+#[test]
+fn demo_runs_the_whole_pipeline_at_a_tiny_scale() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo");
+    let o = reconad(&[
+        "demo",
+        "--out",
+        s(&out),
+        "--preset",
+        "tiny",
+        "--image-size",
+        "32",
+        "--epochs",
+        "2",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let all = text(&o);
+    assert!(all.contains("mean image AUROC"), "{all}");
+    for category in ["weave", "disc", "grain"] {
+        let eval = out.join("eval").join(category);
+        let m = json(&eval.join("metrics.json"));
+        // SynthConfig defaults: 10 good + 5 defect types x 4 test images.
+        assert_eq!(m["counts"]["images"], 30, "{category}");
+        assert_eq!(common::files_below(&eval.join("heatmaps")).len(), 30);
+        assert!(out
+            .join("runs")
+            .join(category)
+            .join("scoring.json")
+            .is_file());
+    }
+}
