@@ -12,7 +12,7 @@ use crate::data::cutpaste::{build_val_set, CutPasteConfig};
 use crate::data::image_io::ChwImage;
 use crate::metrics::{auroc, f1_at, f1_max, F1Max};
 use crate::model::unet::{UNet, UNetConfig};
-use crate::score::{fuse, image_score, mean_std, scale_maps, ScaleStats, ScoringConfig};
+use crate::score::{fuse, image_score, mean_std, scale_maps_parallel, ScaleStats, ScoringConfig};
 
 /// Version of the `scoring.json` format.
 pub const SCORING_FORMAT_VERSION: u32 = 1;
@@ -108,7 +108,13 @@ pub fn calibrate(
     let mut normal_maps = Vec::with_capacity(normal.len());
     for part in normal.chunks(chunk) {
         let part: Vec<ChwImage> = part.iter().map(|&i| i.clone()).collect();
-        normal_maps.extend(scale_maps(model, model_config, &config, &part, device)?);
+        normal_maps.extend(scale_maps_parallel(
+            model,
+            model_config,
+            &config,
+            &part,
+            device,
+        )?);
         progress.inc(part.len() as u64);
     }
     let stats: Vec<ScaleStats> = config
@@ -139,7 +145,7 @@ pub fn calibrate(
             return Ok(());
         }
         let part: Vec<ChwImage> = pending.iter().map(|&i| val_set[i].image.clone()).collect();
-        let maps = scale_maps(model, model_config, &config, &part, device)?;
+        let maps = scale_maps_parallel(model, model_config, &config, &part, device)?;
         for (i, m) in pending.iter().zip(&maps) {
             out[*i] = scores_of(m, &val_set[*i].image);
         }

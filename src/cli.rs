@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use rayon::prelude::*;
 
 use crate::calibrate::ScoringProfile;
+use crate::data::augment::Corruption;
 use crate::data::check::{check_dataset, CheckOptions};
 use crate::data::folder::{open_folder, FolderSpec, DEFAULT_NORMAL_TEST_FRACTION};
 use crate::data::image_io::ChannelMode;
@@ -78,6 +79,24 @@ struct DemoArgs {
     /// Learning rate (higher than the SPEC default so that the demo converges in minutes).
     #[arg(long, default_value_t = 2e-3)]
     lr: f64,
+    /// Early stop after this many evaluations (every 2 epochs) without improvement.
+    #[arg(long, default_value_t = 8)]
+    patience: usize,
+    /// Normal training images generated per category.
+    #[arg(long, default_value_t = 60)]
+    train_images: usize,
+    /// Share of them held out for validation (larger than the 10 % default: the demo's sets
+    /// are small and the CutPaste-val AUROC needs enough images to be stable).
+    #[arg(long, default_value_t = 0.25)]
+    val_fraction: f64,
+    /// Categories (repeat the option; default all).
+    #[arg(long = "category", value_enum)]
+    categories: Vec<SynthCategory>,
+    /// Inpainting training: zero random blocks of this side (30 % of the input) and train to
+    /// reconstruct the clean image; 0 trains on clean inputs. On the demo's categories this had
+    /// the best mean CutPaste-val AUROC of the settings tried (plain, no shallowest skip, masks).
+    #[arg(long, value_name = "PX", default_value_t = 8)]
+    mask_patch: usize,
 }
 
 /// Scoring settings that override the model's saved ones (any of them triggers a calibration
@@ -740,6 +759,12 @@ fn run_demo(args: &DemoArgs) -> Result<ExitCode> {
     let data = args.out.join("data");
     let config = SynthConfig {
         seed: args.seed,
+        train: args.train_images,
+        categories: if args.categories.is_empty() {
+            SynthCategory::ALL.to_vec()
+        } else {
+            args.categories.clone()
+        },
         ..SynthConfig::default()
     };
     let written = synth::generate(&data, &config, true)
@@ -780,7 +805,8 @@ fn run_demo(args: &DemoArgs) -> Result<ExitCode> {
             batch_size: 8,
             epochs: args.epochs,
             eval_every: 2,
-            patience: 5,
+            patience: args.patience,
+            val_fraction: args.val_fraction,
             optimizer: train::OptimizerConfig {
                 lr: args.lr,
                 ..Default::default()
@@ -788,6 +814,13 @@ fn run_demo(args: &DemoArgs) -> Result<ExitCode> {
             ..TrainConfig::default()
         }
         .with_image_size(args.image_size);
+        let mut train_config = train_config;
+        if args.mask_patch > 0 {
+            train_config.augment.corruption = Corruption::Mask {
+                patch: args.mask_patch,
+                ratio: 0.3,
+            };
+        }
         let data_ref = DataRef::Mvtec {
             category_dir: std::path::absolute(&dataset.root).unwrap_or(dataset.root.clone()),
         };

@@ -15,7 +15,7 @@ use crate::device::{self, Backend};
 use crate::fsutil::{read_json, write_json_atomic};
 use crate::model::unet::UNet;
 use crate::run::{load_model, RunConfig, RunDir};
-use crate::score::{fuse, image_score, scale_maps, ScoringConfig};
+use crate::score::{fuse, image_score, scale_maps_parallel, ScoringConfig};
 
 /// File name of the scoring profile in a run directory.
 pub const SCORING_FILE: &str = "scoring.json";
@@ -228,7 +228,7 @@ impl TrainedModel {
     ) -> Result<Vec<ScoredImage>> {
         let config = &profile.config;
         let working: Vec<ChwImage> = images.par_iter().map(|i| config.to_working(i)).collect();
-        let maps = scale_maps(
+        let maps = scale_maps_parallel(
             &self.model,
             &self.config.model,
             config,

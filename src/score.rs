@@ -11,6 +11,7 @@
 
 use anyhow::{bail, Result};
 use burn::prelude::*;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::data::augment::fit_long_side;
@@ -240,6 +241,32 @@ pub fn mean_std<'a>(maps: impl IntoIterator<Item = &'a [f32]>) -> (f64, f64) {
     }
     let mean = sum / n as f64;
     (mean, (sq / n as f64 - mean * mean).max(0.0).sqrt())
+}
+
+/// [`scale_maps`] with the images split over rayon's threads, each running its own forward
+/// passes: the CPU backend runs one forward pass on about one core, so this is what uses the
+/// others. GPU backends get one call (their parallelism is inside the batch).
+pub fn scale_maps_parallel(
+    model: &UNet,
+    model_config: &UNetConfig,
+    config: &ScoringConfig,
+    images: &[ChwImage],
+    device: &Device,
+) -> Result<Vec<Vec<Vec<f32>>>> {
+    let threads = rayon::current_num_threads();
+    if !is_cpu(device) || threads < 2 || images.len() < 2 {
+        return scale_maps(model, model_config, config, images, device);
+    }
+    let per_thread = images.len().div_ceil(threads);
+    let parts: Vec<Vec<Vec<Vec<f32>>>> = images
+        .par_chunks(per_thread)
+        .map(|part| scale_maps(model, model_config, config, part, device))
+        .collect::<Result<_>>()?;
+    Ok(parts.into_iter().flatten().collect())
+}
+
+fn is_cpu(device: &Device) -> bool {
+    *device == Device::flex()
 }
 
 /// Error maps of images already at the working resolution: `[image][map]`, maps in the order
