@@ -54,6 +54,12 @@ pub struct ScoringProfile {
     pub val_f1: F1Max,
     /// Image scores of the validation normal images at the chosen k (for ensembles and audits).
     pub val_normal_scores: Vec<f64>,
+    /// Mean of the fused anomaly maps of the validation normal images (for ensembles of maps).
+    #[serde(default)]
+    pub val_map_mean: f64,
+    /// Standard deviation of those maps' pixels.
+    #[serde(default)]
+    pub val_map_std: f64,
     /// CutPaste-val AUROC of every working resolution tried (the best was kept).
     #[serde(default)]
     pub working_size_auroc: Vec<WorkingSizeChoice>,
@@ -137,6 +143,15 @@ pub fn calibrate(
         let fused = fuse(maps, &stats, &config, img.width, img.height);
         ks.iter().map(|&k| image_score(&fused, k)).collect()
     };
+    // Statistics of the fused maps of the normal images (for ensembles of maps).
+    let (map_mean, map_std) = {
+        let fused: Vec<Vec<f32>> = normal_maps
+            .iter()
+            .zip(&normal)
+            .map(|(m, img)| fuse(m, &stats, &config, img.width, img.height))
+            .collect();
+        mean_std(fused.iter().map(Vec::as_slice))
+    };
     let mut normal_iter = normal_maps.iter();
     let mut sample_scores: Vec<Vec<f64>> = Vec::with_capacity(val_set.len());
     let mut pending: Vec<usize> = Vec::new();
@@ -203,6 +218,8 @@ pub fn calibrate(
             .filter(|(_, &l)| l == 0)
             .map(|(&s, _)| s)
             .collect(),
+        val_map_mean: map_mean,
+        val_map_std: map_std,
         working_size_auroc: vec![WorkingSizeChoice {
             working_size,
             val_auroc: choice.val_auroc,

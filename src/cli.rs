@@ -18,11 +18,14 @@ use crate::data::synth::{self, SynthCategory, SynthConfig};
 use crate::data::Dataset;
 use crate::data::{list_images, stem};
 use crate::device::{self, Backend, BURN_VERSION};
+use crate::ensemble::{
+    is_ensemble, Ensemble, EnsembleDef, Fusion, ENSEMBLE_FILE, ENSEMBLE_FORMAT_VERSION,
+};
 use crate::eval::{self, calibration_bar, EvalOptions};
-use crate::inference::TrainedModel;
+use crate::inference::{Scorer, SingleModel, TrainedModel};
 use crate::model::unet::Preset;
 use crate::report::heatmap::write_overlay;
-use crate::run::{DataRef, RunDir};
+use crate::run::{DataRef, RunConfig, RunDir};
 use crate::score::{ErrorMaps, Normalization, ScoringConfig};
 use crate::train::{self, TrainConfig, TrainOptions};
 use crate::window::Padding;
@@ -52,6 +55,9 @@ enum Command {
     Eval(Box<EvalArgs>),
     /// Score images (files or folders): one line per image with path, score and label.
     Predict(PredictArgs),
+    /// Ensembles of models: train members, or define one from trained runs.
+    #[command(subcommand)]
+    Ensemble(EnsembleCommand),
     /// The main job on the built-in synthetic data set: generate it, train a small model per
     /// category, evaluate it with the multi-scale pipeline, write metrics and heat maps.
     Demo(DemoArgs),
@@ -256,6 +262,82 @@ struct PredictArgs {
     /// Compute backend.
     #[arg(long, value_enum, default_value_t = Backend::Cpu)]
     backend: Backend,
+}
+
+#[derive(Debug, Subcommand)]
+enum EnsembleCommand {
+    /// Train N members from one base configuration (seeds, and optional variations) into DIR,
+    /// sharing one train/val split; resumes unfinished members; writes DIR/ensemble.json.
+    Train(Box<EnsembleTrainArgs>),
+    /// Define an ensemble from trained, calibrated runs (sharing one train/val split).
+    Create(EnsembleCreateArgs),
+}
+
+#[derive(Debug, Args)]
+struct EnsembleTrainArgs {
+    #[command(flatten)]
+    source: DataSourceArgs,
+    /// Ensemble folder (members in DIR/member-N).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Number of members.
+    #[arg(long, default_value_t = 3)]
+    members: usize,
+    /// JSON file of training settings shared by the members.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Architecture preset.
+    #[arg(long)]
+    preset: Option<String>,
+    /// Maximum epochs per member.
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Images per batch.
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Evaluate the CutPaste-val AUROC every N epochs.
+    #[arg(long)]
+    eval_every: Option<usize>,
+    /// Early-stop patience (evaluations).
+    #[arg(long)]
+    patience: Option<usize>,
+    /// Base seed: member i trains with seed + i; all share the split of this seed.
+    #[arg(long, default_value_t = DEFAULT_SEED)]
+    seed: u64,
+    /// Training resolutions, cycled over the members (e.g. 96,128,160).
+    #[arg(long, value_name = "N,...", value_delimiter = ',')]
+    image_sizes: Vec<usize>,
+    /// Encoder widths, cycled over the members (e.g. 16-32-64-128,24-48-96-192).
+    #[arg(long, value_name = "W-W-..,...", value_delimiter = ',')]
+    widths: Vec<String>,
+    /// Skip connections to switch off, cycled over the members (`none`, `0`, `0+1`, ...).
+    #[arg(long, value_name = "SKIPS,...", value_delimiter = ',')]
+    disable_skips: Vec<String>,
+    /// How member z-scores are combined.
+    #[arg(long, value_enum, default_value_t = Fusion::Mean)]
+    fusion: Fusion,
+    /// No progress bars.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Debug, Args)]
+struct EnsembleCreateArgs {
+    /// Ensemble folder to write ensemble.json into.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Member run directories.
+    #[arg(value_name = "RUN", required = true)]
+    runs: Vec<PathBuf>,
+    /// How member z-scores are combined.
+    #[arg(long, value_enum, default_value_t = Fusion::Mean)]
+    fusion: Fusion,
+    /// Weights of --fusion weighted, one per member.
+    #[arg(long, value_delimiter = ',')]
+    weights: Vec<f64>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -517,6 +599,8 @@ pub fn run() -> Result<ExitCode> {
         Command::Calibrate(args) => run_calibrate(&args),
         Command::Eval(args) => run_eval(&args),
         Command::Predict(args) => run_predict(&args),
+        Command::Ensemble(EnsembleCommand::Train(args)) => run_ensemble_train(&args),
+        Command::Ensemble(EnsembleCommand::Create(args)) => run_ensemble_create(&args),
         Command::Demo(args) => run_demo(&args),
         Command::Info(args) => run_info(&args),
     }
@@ -629,22 +713,52 @@ fn run_calibrate(args: &CalibrateArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A model or an ensemble, by what `path` holds, and the run config of the (first) model.
+fn open_scorer(
+    path: &Path,
+    backend: Backend,
+    scoring: &ScoringArgs,
+    progress: bool,
+) -> Result<(Box<dyn Scorer>, RunConfig)> {
+    if is_ensemble(path) {
+        if scoring.any() {
+            bail!(
+                "{}: scoring options apply to single models; recalibrate the members with `reconad calibrate` and the ensemble with `reconad ensemble create`",
+                path.display()
+            );
+        }
+        let ensemble = Ensemble::open(path, backend)?;
+        if ensemble.def.calibration.is_none() {
+            bail!(
+                "{}: the ensemble has no calibration; write it with `reconad ensemble create`",
+                ensemble.path.display()
+            );
+        }
+        let config = ensemble.members[0].model.config.clone();
+        return Ok((Box::new(ensemble), config));
+    }
+    let model = TrainedModel::open(path, backend)?;
+    let profile = scoring_profile(&model, scoring, progress)?;
+    let config = model.config.clone();
+    Ok((Box::new(SingleModel { model, profile }), config))
+}
+
 fn run_eval(args: &EvalArgs) -> Result<ExitCode> {
-    let model = TrainedModel::open(&args.model, args.backend)?;
-    let profile = scoring_profile(&model, &args.scoring, !args.quiet)?;
+    let (model, run_config) = open_scorer(&args.model, args.backend, &args.scoring, !args.quiet)?;
+    let model = model.as_ref();
     let given =
         args.source.path.is_some() || args.source.data.is_some() || args.source.normal.is_some();
     let dataset = if given {
-        args.source.open_one(model.config.train.seed)?.0
+        args.source.open_one(run_config.train.seed)?.0
     } else {
-        model.config.data.open()?
+        run_config.data.open()?
     };
     let options = EvalOptions {
         threshold: args.threshold,
         heatmaps: args.heatmaps.then(|| args.out.join("heatmaps")),
         progress: !args.quiet,
     };
-    let (metrics, rows) = eval::evaluate(&model, &profile, &dataset, &options)?;
+    let (metrics, rows) = eval::evaluate(model, &dataset, &options)?;
     eval::write_outputs(&args.out, &metrics, &rows)?;
     print!("{}", eval::summary_table(&metrics));
     println!("wrote {}", args.out.join("metrics.json").display());
@@ -652,9 +766,9 @@ fn run_eval(args: &EvalArgs) -> Result<ExitCode> {
 }
 
 fn run_predict(args: &PredictArgs) -> Result<ExitCode> {
-    let model = TrainedModel::open(&args.model, args.backend)?;
-    let profile = model.load_profile()?;
-    let threshold = args.threshold.unwrap_or(profile.threshold);
+    let (model, _) = open_scorer(&args.model, args.backend, &ScoringArgs::default(), false)?;
+    let model = model.as_ref();
+    let threshold = args.threshold.unwrap_or(model.threshold());
     let mut files = Vec::new();
     for path in &args.paths {
         if path.is_dir() {
@@ -678,22 +792,19 @@ fn run_predict(args: &PredictArgs) -> Result<ExitCode> {
         }
         out.write_record(header)?;
     }
-    let chunk = profile.config.batch_size.max(4);
+    let chunk = model.chunk();
     for (part, part_names) in files.chunks(chunk).zip(names.chunks(chunk)) {
         let images = part
             .par_iter()
             .map(|p| model.load_image(p))
             .collect::<Result<Vec<_>>>()?;
-        for ((path, name), scored) in part
-            .iter()
-            .zip(part_names)
-            .zip(model.score(images, &profile)?)
-        {
+        for ((path, name), scored) in part.iter().zip(part_names).zip(model.score(images)?) {
             let label = u8::from(scored.score >= threshold);
             let heatmap = match &args.heatmaps {
                 Some(dir) => {
                     let png = dir.join(name);
-                    write_overlay(&png, &scored.original, &scored.map, threshold)?;
+                    let scale = model.heatmap_scale(threshold);
+                    write_overlay(&png, &scored.original, &scored.map, scale)?;
                     Some(png.display().to_string())
                 }
                 None => None,
@@ -752,6 +863,138 @@ fn heatmap_names(files: &[PathBuf]) -> Vec<String> {
             name
         })
         .collect()
+}
+
+fn run_ensemble_train(args: &EnsembleTrainArgs) -> Result<ExitCode> {
+    if args.members == 0 {
+        bail!("--members 0: an ensemble needs at least one member");
+    }
+    let mut base = match &args.config {
+        Some(path) => train::load_config_file(path)?,
+        None => TrainConfig::default(),
+    };
+    if let Some(p) = &args.preset {
+        base.preset = Preset::parse(p)?;
+        base.model = None;
+    }
+    base.epochs = args.epochs.unwrap_or(base.epochs);
+    base.batch_size = args.batch.unwrap_or(base.batch_size);
+    base.eval_every = args.eval_every.unwrap_or(base.eval_every);
+    base.patience = args.patience.unwrap_or(base.patience);
+    base.split_seed = Some(args.seed);
+    let (dataset, data_ref) = args.source.open_one(args.seed)?;
+    let options = TrainOptions {
+        progress: !args.quiet,
+        max_epochs_this_call: None,
+    };
+    let mut members = Vec::new();
+    for i in 0..args.members {
+        let mut c = base.clone();
+        c.seed = args.seed + i as u64;
+        if !args.image_sizes.is_empty() {
+            c = c.with_image_size(args.image_sizes[i % args.image_sizes.len()]);
+        }
+        if !args.widths.is_empty() {
+            let spec = &args.widths[i % args.widths.len()];
+            let widths: Vec<usize> = spec
+                .split('-')
+                .map(|w| w.trim().parse())
+                .collect::<Result<_, _>>()
+                .with_context(|| format!("--widths {spec}: expected sizes like 16-32-64-128"))?;
+            c.model = Some(c.preset.config(3).with_widths(widths));
+        }
+        if !args.disable_skips.is_empty() {
+            let spec = &args.disable_skips[i % args.disable_skips.len()];
+            c.disabled_skips = if spec == "none" {
+                Vec::new()
+            } else {
+                spec.split('+')
+                    .map(|l| l.trim().parse())
+                    .collect::<Result<_, _>>()
+                    .with_context(|| {
+                        format!("--disable-skips {spec}: expected none, 0, 0+1, ...")
+                    })?
+            };
+        }
+        c.validate()?;
+        let name = format!("member-{}", i + 1);
+        let dir = RunDir::new(args.out.join(&name));
+        let state = if dir.config().is_file() {
+            dir.load_state()?
+        } else {
+            None
+        };
+        match state {
+            Some(s) if s.finished => {
+                println!(
+                    "{name}: finished earlier (best CutPaste-val AUROC {})",
+                    s.best_auroc.map_or("-".into(), |a| format!("{a:.4}"))
+                );
+            }
+            Some(_) => {
+                println!("{name}: resuming");
+                train::resume(&dir, DataRef::open, &options)?;
+            }
+            None => {
+                println!("{name}: training (seed {})", c.seed);
+                train::train_new(&dir, &dataset, data_ref.clone(), c, true, &options)?;
+            }
+        }
+        members.push(PathBuf::from(name));
+    }
+    write_and_calibrate_ensemble(&args.out, members, args.fusion, Vec::new(), !args.quiet)
+}
+
+fn run_ensemble_create(args: &EnsembleCreateArgs) -> Result<ExitCode> {
+    let members = args
+        .runs
+        .iter()
+        .map(|r| std::path::absolute(r).unwrap_or_else(|_| r.clone()))
+        .collect();
+    write_and_calibrate_ensemble(
+        &args.out,
+        members,
+        args.fusion,
+        args.weights.clone(),
+        !args.quiet,
+    )
+}
+
+/// Writes `DIR/ensemble.json`, opens the ensemble (checking the members), calibrates it on the
+/// members' common validation set and saves the calibration.
+fn write_and_calibrate_ensemble(
+    dir: &Path,
+    members: Vec<PathBuf>,
+    fusion: Fusion,
+    weights: Vec<f64>,
+    progress: bool,
+) -> Result<ExitCode> {
+    let def = EnsembleDef {
+        format: ENSEMBLE_FORMAT_VERSION,
+        members,
+        fusion,
+        weights,
+        calibration: None,
+    };
+    let path = dir.join(ENSEMBLE_FILE);
+    // Members are opened and checked, and the calibration made, before anything is written.
+    let mut ensemble = Ensemble::from_def(path.clone(), def, Backend::Cpu)?;
+    let c = ensemble
+        .calibrate_and_save(&calibration_bar(progress))?
+        .clone();
+    println!(
+        "ensemble of {} members: CutPaste-val AUROC {:.4} (members {}), threshold {:.4}",
+        ensemble.members.len(),
+        c.val_auroc,
+        c.member_val_auroc
+            .iter()
+            .map(|a| format!("{a:.4}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        c.threshold
+    );
+    println!("wrote {}", path.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_demo(args: &DemoArgs) -> Result<ExitCode> {
@@ -837,13 +1080,14 @@ fn run_demo(args: &DemoArgs) -> Result<ExitCode> {
         )?;
         let model = TrainedModel::open(&run, Backend::Cpu)?;
         let profile = model.load_profile()?;
+        let model = SingleModel { model, profile };
         let out = args.out.join("eval").join(category.name());
         let options = EvalOptions {
             threshold: None,
             heatmaps: Some(out.join("heatmaps")),
             progress: true,
         };
-        let (metrics, rows) = eval::evaluate(&model, &profile, &dataset, &options)?;
+        let (metrics, rows) = eval::evaluate(&model, &dataset, &options)?;
         eval::write_outputs(&out, &metrics, &rows)?;
         print!("{}", eval::summary_table(&metrics));
         results.push((category.name(), summary, metrics, out));
@@ -862,7 +1106,7 @@ fn run_demo(args: &DemoArgs) -> Result<ExitCode> {
         println!(
             "{:<8} {:>8} {:>8} {:>8} {:>8} {:>8.4} {:>7.1}",
             name,
-            f(Some(m.scoring.val_auroc)),
+            f(m.scoring.get("val_auroc").and_then(|v| v.as_f64())),
             f(m.image_auroc),
             f(m.pixel_auroc),
             f(m.aupro),

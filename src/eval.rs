@@ -12,11 +12,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::calibrate::ScoringProfile;
 use crate::data::image_io::{self, ChwImage};
 use crate::data::{Dataset, Item, Label};
 use crate::fsutil::{write_atomic, write_json_atomic};
-use crate::inference::TrainedModel;
+use crate::inference::Scorer;
 use crate::metrics::{auroc, f1_at, f1_max, F1Max, PixelAccumulator, PixelMetrics};
 use crate::report::heatmap::write_overlay;
 use crate::score::image_score;
@@ -98,12 +97,27 @@ pub struct EvalMetrics {
     pub image_auroc_by_top_k: Vec<TopKAuroc>,
     /// Image counts.
     pub counts: Counts,
-    /// The scoring profile used (settings, statistics, calibration results).
-    pub scoring: ScoringProfile,
+    /// The scoring used (settings, statistics, calibration results; for an ensemble its
+    /// definition and calibration).
+    pub scoring: serde_json::Value,
+    /// For an ensemble: every member's metrics on its own scores.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<MemberMetrics>,
     /// Wall time of the evaluation, seconds.
     pub seconds: f64,
     /// Test images scored per second (decode, scoring, pixel metrics and heat maps included).
     pub images_per_second: f64,
+}
+
+/// One ensemble member's image metrics on the same test set.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberMetrics {
+    /// Member model directory.
+    pub model: PathBuf,
+    /// Its image AUROC.
+    pub image_auroc: Option<f64>,
+    /// Its F1-max.
+    pub f1_max: Option<F1Max>,
 }
 
 /// A fused map kept for the pixel metrics: the working-resolution map and the original size.
@@ -113,10 +127,10 @@ struct KeptMap {
     height: usize,
 }
 
-/// Scores every test image of `dataset` with `model` and `profile` and computes the metrics.
+/// Scores every test image of `dataset` with `model` (a model or an ensemble) and computes the
+/// metrics.
 pub fn evaluate(
-    model: &TrainedModel,
-    profile: &ScoringProfile,
+    model: &dyn Scorer,
     dataset: &Dataset,
     options: &EvalOptions,
 ) -> Result<(EvalMetrics, Vec<ImageRow>)> {
@@ -128,24 +142,31 @@ pub fn evaluate(
             dataset.root.display()
         );
     }
-    let threshold = options.threshold.unwrap_or(profile.threshold);
+    let threshold = options.threshold.unwrap_or(model.threshold());
+    let candidates = model.top_k_candidates();
+    let members = model.members();
+    let mut member_scores: Vec<Vec<f64>> = vec![Vec::new(); members.len()];
     let bar = bar(options.progress, items.len(), "scoring");
     let mut rows = Vec::with_capacity(items.len());
-    let mut by_k: Vec<Vec<f64>> = vec![Vec::new(); profile.config.top_k_candidates.len()];
+    let mut by_k: Vec<Vec<f64>> = vec![Vec::new(); candidates.len()];
     let mut kept = Vec::with_capacity(items.len());
-    let chunk = profile.config.batch_size.max(4);
+    let chunk = model.chunk();
     for part in items.chunks(chunk) {
         let images: Vec<ChwImage> = part
             .par_iter()
             .map(|i| model.load_image(&i.path))
             .collect::<Result<_>>()?;
-        let scored = model.score(images, profile)?;
+        let scored = model.score(images)?;
         for (item, s) in part.iter().zip(scored) {
-            for (k, scores) in profile.config.top_k_candidates.iter().zip(&mut by_k) {
+            for (k, scores) in candidates.iter().zip(&mut by_k) {
                 scores.push(image_score(&s.map.data, *k));
             }
+            for (all, &m) in member_scores.iter_mut().zip(&s.member_scores) {
+                all.push(m);
+            }
             if let Some(dir) = &options.heatmaps {
-                write_overlay(&heatmap_path(dir, item), &s.original, &s.map, threshold)?;
+                let scale = model.heatmap_scale(threshold);
+                write_overlay(&heatmap_path(dir, item), &s.original, &s.map, scale)?;
             }
             rows.push(ImageRow {
                 path: item.path.clone(),
@@ -187,7 +208,7 @@ pub fn evaluate(
     let seconds = started.elapsed().as_secs_f64();
     let metrics = EvalMetrics {
         dataset: dataset.name.clone(),
-        model: model.run.root.clone(),
+        model: model.source().to_path_buf(),
         image_auroc: auroc(&scores, &labels),
         pixel_auroc: pixel.map(|p| p.auroc),
         aupro: pixel.map(|p| p.aupro),
@@ -197,13 +218,11 @@ pub fn evaluate(
         threshold_source: if options.threshold.is_some() {
             "--threshold".into()
         } else {
-            profile.threshold_rule.clone()
+            model.threshold_rule()
         },
         at_threshold: f1_at(&scores, &labels, threshold),
         image_auroc_by_defect: by_defect,
-        image_auroc_by_top_k: profile
-            .config
-            .top_k_candidates
+        image_auroc_by_top_k: candidates
             .iter()
             .zip(&by_k)
             .map(|(&top_k, s)| TopKAuroc {
@@ -220,7 +239,16 @@ pub fn evaluate(
                 .filter(|i| i.label == Label::Anomaly && i.mask.is_some())
                 .count(),
         },
-        scoring: profile.clone(),
+        scoring: model.describe(),
+        members: members
+            .iter()
+            .zip(&member_scores)
+            .map(|(m, s)| MemberMetrics {
+                model: m.clone(),
+                image_auroc: auroc(s, &labels),
+                f1_max: f1_max(s, &labels),
+            })
+            .collect(),
         seconds,
         images_per_second: rows.len() as f64 / seconds.max(1e-9),
     };
@@ -326,11 +354,19 @@ pub fn summary_table(m: &EvalMetrics) -> String {
         .iter()
         .map(|t| format!("{}%: {}", t.top_k, f(t.image_auroc)))
         .collect();
-    s += &format!(
-        "  top-k {} % (chosen on CutPaste-val); test AUROC by k: {}\n",
-        m.scoring.config.top_k,
-        ks.join(", ")
-    );
+    if let Some(k) = m.scoring.pointer("/config/top_k") {
+        s += &format!(
+            "  top-k {k} % (chosen on CutPaste-val); test AUROC by k: {}\n",
+            ks.join(", ")
+        );
+    }
+    for member in &m.members {
+        s += &format!(
+            "  member {}: image AUROC {}\n",
+            member.model.display(),
+            f(member.image_auroc)
+        );
+    }
     s += &format!(
         "  {:.1} s, {:.2} images/s\n",
         m.seconds, m.images_per_second

@@ -32,14 +32,81 @@ pub struct TrainedModel {
     pub device: Device,
 }
 
-/// One image scored: its fused anomaly map at the working resolution and its score.
+/// One image scored: its anomaly map at the working resolution and its score.
 pub struct ScoredImage {
     /// The image at its original size (for heat maps).
     pub original: ChwImage,
     /// Fused, smoothed anomaly map at the working resolution.
     pub map: ChwImage,
-    /// Image score at the profile's top-k.
+    /// Image score (at the profile's top-k; for an ensemble, the fused z-score).
     pub score: f64,
+    /// For an ensemble: every member's own image score (empty for a single model).
+    pub member_scores: Vec<f64>,
+}
+
+/// What `eval` and `predict` need from a model or an ensemble.
+pub trait Scorer: Sync {
+    /// The model directory or ensemble definition.
+    fn source(&self) -> &Path;
+    /// Decodes an image for this scorer (fails on a channel-count mismatch).
+    fn load_image(&self, path: &Path) -> Result<ChwImage>;
+    /// Scores decoded images (any size).
+    fn score(&self, images: Vec<ChwImage>) -> Result<Vec<ScoredImage>>;
+    /// The calibrated decision threshold on the image score.
+    fn threshold(&self) -> f64;
+    /// How the threshold was chosen.
+    fn threshold_rule(&self) -> String;
+    /// Value of the anomaly map drawn orange in heat maps, given the threshold in use.
+    fn heatmap_scale(&self, threshold: f64) -> f64;
+    /// Images per scoring call.
+    fn chunk(&self) -> usize;
+    /// Top-k candidates to report test AUROCs for (empty: none).
+    fn top_k_candidates(&self) -> Vec<f64>;
+    /// Member model directories (empty for a single model).
+    fn members(&self) -> Vec<PathBuf>;
+    /// The scoring settings and calibration, for `metrics.json`.
+    fn describe(&self) -> serde_json::Value;
+}
+
+/// A single trained model with its scoring profile.
+pub struct SingleModel {
+    /// The model.
+    pub model: TrainedModel,
+    /// The profile it scores with.
+    pub profile: ScoringProfile,
+}
+
+impl Scorer for SingleModel {
+    fn source(&self) -> &Path {
+        &self.model.run.root
+    }
+    fn load_image(&self, path: &Path) -> Result<ChwImage> {
+        self.model.load_image(path)
+    }
+    fn score(&self, images: Vec<ChwImage>) -> Result<Vec<ScoredImage>> {
+        self.model.score(images, &self.profile)
+    }
+    fn threshold(&self) -> f64 {
+        self.profile.threshold
+    }
+    fn threshold_rule(&self) -> String {
+        self.profile.threshold_rule.clone()
+    }
+    fn heatmap_scale(&self, threshold: f64) -> f64 {
+        threshold
+    }
+    fn chunk(&self) -> usize {
+        self.profile.config.batch_size.max(4)
+    }
+    fn top_k_candidates(&self) -> Vec<f64> {
+        self.profile.config.top_k_candidates.clone()
+    }
+    fn members(&self) -> Vec<PathBuf> {
+        Vec::new()
+    }
+    fn describe(&self) -> serde_json::Value {
+        serde_json::to_value(&self.profile).unwrap_or_default()
+    }
 }
 
 impl TrainedModel {
@@ -243,6 +310,7 @@ impl TrainedModel {
                 let fused = fuse(&maps, &profile.stats, config, work.width, work.height);
                 let score = image_score(&fused, config.top_k);
                 ScoredImage {
+                    member_scores: Vec::new(),
                     original,
                     map: ChwImage {
                         channels: 1,

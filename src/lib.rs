@@ -8,6 +8,7 @@ pub mod calibrate;
 pub mod cli;
 pub mod data;
 pub mod device;
+pub mod ensemble;
 pub mod error;
 pub mod eval;
 pub mod fsutil;

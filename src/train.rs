@@ -71,6 +71,9 @@ impl Default for OptimizerConfig {
 pub struct TrainConfig {
     /// Seed of every random choice (split, weights, augmentation, CutPaste).
     pub seed: u64,
+    /// Seed of the train/val split only, when it must differ from `seed` (ensemble members
+    /// share one split, so that they share one validation set).
+    pub split_seed: Option<u64>,
     /// Architecture preset (ignored when `model` is given).
     pub preset: Preset,
     /// Explicit architecture; its channel count is set from the data.
@@ -111,6 +114,7 @@ impl Default for TrainConfig {
     fn default() -> Self {
         Self {
             seed: crate::DEFAULT_SEED,
+            split_seed: None,
             preset: Preset::Default,
             model: None,
             disabled_skips: Vec::new(),
@@ -253,7 +257,11 @@ pub fn train_new(
     options: &TrainOptions,
 ) -> Result<TrainSummary> {
     config.validate()?;
-    let split = Split::new(dataset, config.val_fraction, config.seed)?;
+    let split = Split::new(
+        dataset,
+        config.val_fraction,
+        config.split_seed.unwrap_or(config.seed),
+    )?;
     let (train_items, _) = split.resolve(dataset, &run.split())?;
     let channels = data_channels(&train_items, config.channels)?;
     let model = config.model_config(channels);

@@ -72,7 +72,7 @@ fn bottle_check_reports_the_known_counts() {
 #[ignore = "needs the real MVTec AD bottle category; run by .ci/run"]
 fn bottle_pipeline_trains_calibrates_and_evaluates() {
     use reconad::eval::{evaluate, EvalOptions};
-    use reconad::inference::TrainedModel;
+    use reconad::inference::{SingleModel, TrainedModel};
     use reconad::run::{DataRef, RunDir};
     use reconad::train::{train_new, TrainConfig, TrainOptions};
 
@@ -97,11 +97,13 @@ fn bottle_pipeline_trains_calibrates_and_evaluates() {
     assert!([32, 64].contains(&profile.config.working_size));
     assert_eq!(profile.working_size_auroc.len(), 2);
 
-    let model = TrainedModel::open(&run, reconad::device::Backend::Cpu).unwrap();
+    let model = SingleModel {
+        model: TrainedModel::open(&run, reconad::device::Backend::Cpu).unwrap(),
+        profile: profile.clone(),
+    };
     let heatmaps = dir.path().join("heatmaps");
     let (metrics, rows) = evaluate(
         &model,
-        &profile,
         &ds,
         &EvalOptions {
             threshold: None,
