@@ -7,7 +7,8 @@
 //!
 //! The ensemble's threshold is chosen like a single model's: F1-optimal on a CutPaste validation
 //! set, here the members' common validation images (members must share their train/val split;
-//! `reconad ensemble train` makes them so) scored by every member and fused.
+//! `reconad ensemble train` makes them so) with copies made at the largest member working
+//! resolution, scored by every member and fused.
 
 use std::path::{Path, PathBuf};
 
@@ -17,6 +18,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::calibrate::ScoringProfile;
+use crate::data::augment::fit_long_side;
 use crate::data::cutpaste::build_val_set;
 use crate::data::image_io::{self, ChwImage};
 use crate::data::split::Split;
@@ -250,9 +252,19 @@ impl Ensemble {
         let dataset = first.config.data.open()?;
         let (_, val_items) = split.resolve(&dataset, &first.run.split())?;
         let channels = first.config.model.channels;
+        // The CutPaste copies are made at the largest member working resolution, as a single
+        // model's calibration makes them at its own.
+        let side = self
+            .members
+            .iter()
+            .map(|m| m.profile.config.working_size)
+            .max()
+            .unwrap_or(1);
         let images: Vec<ChwImage> = val_items
             .par_iter()
-            .map(|i| image_io::load_chw(&i.path, channels, None))
+            .map(|i| {
+                image_io::load_chw(&i.path, channels, None).map(|img| fit_long_side(&img, side))
+            })
             .collect::<Result<_, _>>()?;
         let val_set = build_val_set(
             &images,
