@@ -139,20 +139,19 @@ pub fn calibrate(
         .collect();
     // Image scores of every validation sample for every top-k candidate: [sample][candidate].
     let ks = &config.top_k_candidates;
+    let scores_from_fused =
+        |fused: &[f32]| -> Vec<f64> { ks.iter().map(|&k| image_score(fused, k)).collect() };
     let scores_of = |maps: &[Vec<f32>], img: &ChwImage| -> Vec<f64> {
-        let fused = fuse(maps, &stats, &config, img.width, img.height);
-        ks.iter().map(|&k| image_score(&fused, k)).collect()
+        scores_from_fused(&fuse(maps, &stats, &config, img.width, img.height))
     };
-    // Statistics of the fused maps of the normal images (for ensembles of maps).
-    let (map_mean, map_std) = {
-        let fused: Vec<Vec<f32>> = normal_maps
-            .iter()
-            .zip(&normal)
-            .map(|(m, img)| fuse(m, &stats, &config, img.width, img.height))
-            .collect();
-        mean_std(fused.iter().map(Vec::as_slice))
-    };
-    let mut normal_iter = normal_maps.iter();
+    // The normal images' fused maps: their scores, and their statistics (for ensembles of maps).
+    let normal_fused: Vec<Vec<f32>> = normal_maps
+        .iter()
+        .zip(&normal)
+        .map(|(m, img)| fuse(m, &stats, &config, img.width, img.height))
+        .collect();
+    let (map_mean, map_std) = mean_std(normal_fused.iter().map(Vec::as_slice));
+    let mut normal_iter = normal_fused.iter();
     let mut sample_scores: Vec<Vec<f64>> = Vec::with_capacity(val_set.len());
     let mut pending: Vec<usize> = Vec::new();
     let flush = |pending: &mut Vec<usize>, out: &mut Vec<Vec<f64>>| -> Result<()> {
@@ -170,8 +169,8 @@ pub fn calibrate(
     };
     for (i, sample) in val_set.iter().enumerate() {
         if sample.label == 0 {
-            let maps = normal_iter.next().expect("one map set per normal image");
-            sample_scores.push(scores_of(maps, &sample.image));
+            let fused = normal_iter.next().expect("one fused map per normal image");
+            sample_scores.push(scores_from_fused(fused));
         } else {
             sample_scores.push(Vec::new());
             pending.push(i);

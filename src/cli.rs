@@ -661,25 +661,25 @@ fn scoring_profile(
     if !args.any() {
         return model.load_profile();
     }
+    let config = overridden_scoring(model, args)?;
+    model.calibrate(config, &calibration_bar(progress))
+}
+
+/// The run's saved scoring settings (or the defaults) with the options applied, validated.
+fn overridden_scoring(model: &TrainedModel, args: &ScoringArgs) -> Result<ScoringConfig> {
     let base = model
         .load_profile()
         .map(|p| p.config)
         .unwrap_or_else(|_| model.default_scoring());
     let config = args.apply(base);
     config.validate(&model.config.model)?;
-    model.calibrate(config, &calibration_bar(progress))
+    Ok(config)
 }
 
 fn run_calibrate(args: &CalibrateArgs) -> Result<ExitCode> {
     let model = TrainedModel::open(&args.model, args.backend)?;
     let candidates = if args.scoring.any() {
-        let base = model
-            .load_profile()
-            .map(|p| p.config)
-            .unwrap_or_else(|_| model.default_scoring());
-        let config = args.scoring.apply(base);
-        config.validate(&model.config.model)?;
-        vec![config]
+        vec![overridden_scoring(&model, &args.scoring)?]
     } else {
         model.default_scorings()
     };

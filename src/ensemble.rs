@@ -14,13 +14,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use indicatif::ProgressBar;
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::calibrate::ScoringProfile;
-use crate::data::augment::fit_long_side;
+use crate::data::augment::long_side_size;
 use crate::data::cutpaste::build_val_set;
-use crate::data::image_io::{self, ChwImage};
+use crate::data::image_io::ChwImage;
 use crate::data::split::Split;
 use crate::device::Backend;
 use crate::fsutil::{read_json, write_json_atomic};
@@ -228,6 +227,15 @@ impl Ensemble {
         Ok(Self { path, def, members })
     }
 
+    /// The largest working resolution among the members.
+    pub fn max_working_size(&self) -> usize {
+        self.members
+            .iter()
+            .map(|m| m.profile.config.working_size)
+            .max()
+            .unwrap_or(1)
+    }
+
     /// Fuses member z-scores with the definition's rule.
     pub fn fuse_scores(&self, z: &[f64]) -> f64 {
         fuse_z(z, self.def.fusion, &self.def.weights)
@@ -249,23 +257,9 @@ impl Ensemble {
                 );
             }
         }
-        let dataset = first.config.data.open()?;
-        let (_, val_items) = split.resolve(&dataset, &first.run.split())?;
-        let channels = first.config.model.channels;
         // The CutPaste copies are made at the largest member working resolution, as a single
         // model's calibration makes them at its own.
-        let side = self
-            .members
-            .iter()
-            .map(|m| m.profile.config.working_size)
-            .max()
-            .unwrap_or(1);
-        let images: Vec<ChwImage> = val_items
-            .par_iter()
-            .map(|i| {
-                image_io::load_chw(&i.path, channels, None).map(|img| fit_long_side(&img, side))
-            })
-            .collect::<Result<_, _>>()?;
+        let images = first.val_images(Some(self.max_working_size()))?;
         let val_set = build_val_set(
             &images,
             &first.config.train.cutpaste,
@@ -354,12 +348,7 @@ impl Scorer for Ensemble {
             .iter()
             .map(|m| m.model.score(images.clone(), &m.profile))
             .collect::<Result<_>>()?;
-        let side = self
-            .members
-            .iter()
-            .map(|m| m.profile.config.working_size)
-            .max()
-            .unwrap_or(1);
+        let side = self.max_working_size();
         let mut out = Vec::with_capacity(images.len());
         for (i, original) in images.into_iter().enumerate() {
             let scores: Vec<f64> = per_member.iter().map(|s| s[i].score).collect();
@@ -370,9 +359,7 @@ impl Scorer for Ensemble {
                 .map(|(m, &s)| m.z(s))
                 .collect();
             // Maps: each member's z-normalised map at the largest working resolution, fused.
-            let long = original.width.max(original.height) as f64;
-            let w = ((original.width as f64 * side as f64 / long).round() as usize).max(1);
-            let h = ((original.height as f64 * side as f64 / long).round() as usize).max(1);
+            let (w, h) = long_side_size(original.width, original.height, side);
             let maps: Vec<Vec<f32>> = self
                 .members
                 .iter()

@@ -9,6 +9,7 @@ use indicatif::ProgressBar;
 use rayon::prelude::*;
 
 use crate::calibrate::{calibrate, ScoringProfile, ValidationSource, SCORING_FORMAT_VERSION};
+use crate::data::augment::fit_long_side;
 use crate::data::image_io::{self, ChannelMode, ChwImage};
 use crate::data::split::Split;
 use crate::device::{self, Backend};
@@ -234,14 +235,7 @@ impl TrainedModel {
         config: ScoringConfig,
         progress: &ProgressBar,
     ) -> Result<ScoringProfile> {
-        let dataset = self.config.data.open()?;
-        let split = Split::load(&self.run.split())?;
-        let (_, val_items) = split.resolve(&dataset, &self.run.split())?;
-        let channels = self.config.model.channels;
-        let val_images: Vec<ChwImage> = val_items
-            .par_iter()
-            .map(|i| image_io::load_chw(&i.path, channels, None))
-            .collect::<Result<_, _>>()?;
+        let val_images = self.val_images(None)?;
         let val = ValidationSource {
             images: &val_images,
             cutpaste: &self.config.train.cutpaste,
@@ -255,6 +249,24 @@ impl TrainedModel {
             &self.device,
             progress,
         )
+    }
+
+    /// The run's validation normal images (its data set reopened, its split file reused),
+    /// decoded for this model, optionally resized to long side `side`.
+    pub fn val_images(&self, side: Option<usize>) -> Result<Vec<ChwImage>> {
+        let dataset = self.config.data.open()?;
+        let split = Split::load(&self.run.split())?;
+        let (_, val_items) = split.resolve(&dataset, &self.run.split())?;
+        let channels = self.config.model.channels;
+        Ok(val_items
+            .par_iter()
+            .map(|i| {
+                image_io::load_chw(&i.path, channels, None).map(|img| match side {
+                    Some(side) => fit_long_side(&img, side),
+                    None => img,
+                })
+            })
+            .collect::<Result<_, _>>()?)
     }
 
     /// Calibrates the candidates (see [`TrainedModel::calibrate_best`]) and saves the best

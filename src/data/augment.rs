@@ -83,11 +83,17 @@ impl AugmentConfig {
 
 /// Resizes an image so its long side is `side` (aspect kept).
 pub fn fit_long_side(image: &ChwImage, side: usize) -> ChwImage {
-    let long = image.width.max(image.height) as f64;
-    let scale = side as f64 / long;
-    let w = ((image.width as f64 * scale).round() as usize).max(1);
-    let h = ((image.height as f64 * scale).round() as usize).max(1);
+    let (w, h) = long_side_size(image.width, image.height, side);
     image.resized(w, h)
+}
+
+/// The (width, height) of a `width` x `height` image rescaled so that its long side is `side`
+/// (aspect kept, each side at least 1).
+pub fn long_side_size(width: usize, height: usize, side: usize) -> (usize, usize) {
+    let scale = side as f64 / width.max(height) as f64;
+    let w = ((width as f64 * scale).round() as usize).max(1);
+    let h = ((height as f64 * scale).round() as usize).max(1);
+    (w, h)
 }
 
 /// One augmented sample of `size` x `size` from `image` (already at the top of the rescale range).
