@@ -1,8 +1,6 @@
 //! The synthetic data generator: determinism, layout, masks, and agreement with `data check`.
 
-mod common;
-
-use common::{files_below, reconad, text, tiny_config};
+use crate::common::{self, files_below, reconad, text, tiny_config};
 use reconad::data::check::{check_dataset, CheckOptions};
 use reconad::data::image_io::{self, ChannelMode};
 use reconad::data::mvtec::open_category;

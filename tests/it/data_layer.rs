@@ -1,8 +1,6 @@
 //! Data layer: decoding (8/16-bit, gray/RGB, JPEG), masks, the split and the folder data set.
 
-mod common;
-
-use common::{reconad, text, tiny_dataset};
+use crate::common::{self, reconad, text, tiny_dataset};
 use image::{ImageBuffer, Luma, Rgb};
 use reconad::data::folder::{open_folder, FolderSpec};
 use reconad::data::image_io::{self, ChannelMode};

@@ -1,12 +1,10 @@
 //! Training: the tiny preset learns on synthetic data, runs are reproducible, an interrupted run
 //! resumes, run directories hold what they promise, and bad settings are clear errors.
 
-mod common;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{assert_clean_failure, reconad, text};
+use crate::common::{assert_clean_failure, reconad, text};
 use reconad::data::mvtec::open_category;
 use reconad::data::synth::{self, SynthCategory, SynthConfig};
 use reconad::run::{DataRef, RunDir};

@@ -1,7 +1,5 @@
 //! Shared helpers of the integration tests: small synthetic data sets and the CLI binary.
 
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

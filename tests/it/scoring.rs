@@ -2,12 +2,10 @@
 //! training calibrates the model, `eval` writes its metrics, `predict` agrees with `eval`, scoring
 //! settings can be overridden, and bad models, images and settings are clear errors.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use common::{assert_clean_failure, reconad, text};
+use crate::common::{self, assert_clean_failure, reconad, text};
 use reconad::data::mvtec::open_category;
 use reconad::data::synth::{self, SynthCategory, SynthConfig};
 use reconad::run::{DataRef, RunDir};

@@ -2,11 +2,9 @@
 //! validation-z-scored member scores, independence from the test set, eval/predict on an
 //! ensemble, and clear errors for ensembles that cannot be fused.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::{assert_clean_failure, reconad, text};
+use crate::common::{self, assert_clean_failure, reconad, text};
 use reconad::data::synth::{self, SynthCategory, SynthConfig};
 use reconad::device::Backend;
 use reconad::ensemble::Ensemble;

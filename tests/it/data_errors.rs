@@ -1,10 +1,8 @@
 //! Bad input: every problem is a clear error naming the file, with exit code 1 and no panic.
 
-mod common;
-
 use std::path::Path;
 
-use common::{assert_clean_failure, reconad, text, tiny_dataset};
+use crate::common::{self, assert_clean_failure, reconad, text, tiny_dataset};
 use reconad::data::check::{check_dataset, CheckOptions};
 use reconad::data::image_io::ChannelMode;
 use reconad::data::mvtec::open_category;

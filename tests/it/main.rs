@@ -1,0 +1,14 @@
+//! The integration tests, in one binary (one link of burn instead of one per file). Each module
+//! is one former `tests/*.rs` file; `common` holds the shared helpers. The real-data checks in
+//! `real_data` are `#[ignore]`d and run by `.ci/run` with
+//! `cargo test --test it real_data:: -- --ignored`.
+
+mod common;
+
+mod data_errors;
+mod data_layer;
+mod ensemble;
+mod real_data;
+mod scoring;
+mod synth;
+mod training;
