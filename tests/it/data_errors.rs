@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::common::{self, assert_clean_failure, reconad, text, tiny_dataset};
+use crate::common::{tiny_config, tiny_dataset, Cmd};
 use reconad::data::check::{check_dataset, CheckOptions};
 use reconad::data::image_io::ChannelMode;
 use reconad::data::mvtec::open_category;
@@ -18,17 +18,17 @@ fn options() -> CheckOptions {
     }
 }
 
-fn check_cli(dir: &Path) -> std::process::Output {
-    reconad(&["data", "check", dir.to_str().unwrap()])
+/// `reconad data check <dir>`.
+fn check_cli(dir: &Path) -> Cmd {
+    Cmd::new(["data", "check"]).arg(dir)
 }
 
 #[test]
 fn missing_root_folder_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("no-such-dataset");
-    let out = check_cli(&missing);
-    assert_clean_failure(&out, missing.to_str().unwrap());
-    assert!(text(&out).contains("folder not found"), "{}", text(&out));
+    let all = check_cli(&missing).fails_with(missing.to_str().unwrap());
+    assert!(all.contains("folder not found"), "{all}");
 }
 
 #[test]
@@ -39,23 +39,17 @@ fn missing_train_good_is_named() {
     std::fs::create_dir_all(cat.join("test/good")).unwrap();
     let err = open_category(&cat).unwrap_err();
     assert!(matches!(err, DataError::MissingDir { .. }), "{err}");
-    let out = check_cli(&cat);
-    assert_clean_failure(&out, cat.join("train/good").to_str().unwrap());
+    check_cli(&cat).fails_with(cat.join("train/good").to_str().unwrap());
 }
 
 #[test]
 fn unknown_category_lists_the_available_ones() {
     let dir = tempfile::tempdir().unwrap();
     tiny_dataset(dir.path(), SynthCategory::Disc);
-    let out = reconad(&[
-        "data",
-        "check",
-        dir.path().to_str().unwrap(),
-        "--category",
-        "bottle",
-    ]);
-    assert_clean_failure(&out, "bottle");
-    assert!(text(&out).contains("available: disc"), "{}", text(&out));
+    let all = check_cli(dir.path())
+        .args(["--category", "bottle"])
+        .fails_with("bottle");
+    assert!(all.contains("available: disc"), "{all}");
 }
 
 #[test]
@@ -67,9 +61,8 @@ fn empty_train_good_is_named() {
     std::fs::write(cat.join("train/good/notes.txt"), b"not an image").unwrap();
     let err = open_category(&cat).unwrap_err();
     assert!(matches!(err, DataError::EmptyTrain { .. }), "{err}");
-    let out = check_cli(&cat);
-    assert_clean_failure(&out, cat.join("train/good").to_str().unwrap());
-    assert!(text(&out).contains("no images"), "{}", text(&out));
+    let all = check_cli(&cat).fails_with(cat.join("train/good").to_str().unwrap());
+    assert!(all.contains("no images"), "{all}");
 }
 
 #[test]
@@ -86,9 +79,8 @@ fn corrupt_image_is_named() {
         .collect();
     assert_eq!(errors.len(), 1, "{}", report.to_text());
     assert_eq!(errors[0].path, bad);
-    let out = check_cli(&cat);
-    assert_clean_failure(&out, bad.to_str().unwrap());
-    assert!(text(&out).contains("cannot decode"), "{}", text(&out));
+    let all = check_cli(&cat).fails_with(bad.to_str().unwrap());
+    assert!(all.contains("cannot decode"), "{all}");
 }
 
 #[test]
@@ -108,7 +100,7 @@ fn truncated_image_is_named() {
         "{}",
         report.to_text()
     );
-    assert_clean_failure(&check_cli(&cat), bad.to_str().unwrap());
+    check_cli(&cat).fails_with(bad.to_str().unwrap());
 }
 
 #[test]
@@ -121,7 +113,7 @@ fn truncated_jpeg_is_named() {
     img.save(&bad).unwrap();
     let bytes = std::fs::read(&bad).unwrap();
     std::fs::write(&bad, &bytes[..bytes.len() / 3]).unwrap();
-    assert_clean_failure(&check_cli(&cat), bad.to_str().unwrap());
+    check_cli(&cat).fails_with(bad.to_str().unwrap());
 }
 
 #[test]
@@ -138,9 +130,8 @@ fn mask_of_another_size_is_named() {
         .expect("mask reported");
     assert_eq!(finding.severity, Severity::Error);
     assert!(finding.message.contains("40x48"), "{}", finding.message);
-    let out = check_cli(&cat);
-    assert_clean_failure(&out, mask.to_str().unwrap());
-    assert!(text(&out).contains("48x48"), "{}", text(&out));
+    let all = check_cli(&cat).fails_with(mask.to_str().unwrap());
+    assert!(all.contains("48x48"), "{all}");
 }
 
 #[test]
@@ -156,10 +147,12 @@ fn mask_with_no_image_is_named() {
         .unwrap();
     let report = check_dataset(&open_category(&cat).unwrap(), &options());
     assert_eq!(report.errors(), 2, "{}", report.to_text());
-    let out = check_cli(&cat);
-    assert_clean_failure(&out, orphan.to_str().unwrap());
-    assert!(text(&out).contains("mask with no image"), "{}", text(&out));
-    assert!(text(&out).contains(lonely_defect.join("000_mask.png").to_str().unwrap()));
+    let all = check_cli(&cat).fails_with(orphan.to_str().unwrap());
+    assert!(all.contains("mask with no image"), "{all}");
+    assert!(
+        all.contains(lonely_defect.join("000_mask.png").to_str().unwrap()),
+        "{all}"
+    );
 }
 
 #[test]
@@ -175,7 +168,7 @@ fn defect_without_mask_is_a_warning() {
         .find(|f| f.severity == Severity::Warning)
         .unwrap();
     assert_eq!(w.path, cat.join("test/stain/000.png"));
-    assert!(check_cli(&cat).status.success());
+    check_cli(&cat).ok();
 }
 
 #[test]
@@ -193,9 +186,8 @@ fn mixed_image_sizes_are_allowed_but_reported() {
         .findings
         .iter()
         .any(|f| f.message.contains("mixed image sizes") && f.message.contains("64x40")));
-    let out = check_cli(&cat);
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("mixed image sizes"));
+    let all = check_cli(&cat).ok();
+    assert!(all.contains("mixed image sizes"), "{all}");
 }
 
 #[test]
@@ -217,42 +209,27 @@ fn unrelated_files_and_extra_folders_are_ignored() {
 
 #[test]
 fn no_data_set_given_is_a_clear_error() {
-    let out = reconad(&["data", "check"]);
-    assert_clean_failure(&out, "no data set given");
+    Cmd::new(["data", "check"]).fails_with("no data set given");
 }
 
 #[test]
 fn folder_that_is_not_a_data_set_is_named() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("random/stuff")).unwrap();
-    let out = check_cli(dir.path());
-    assert_clean_failure(&out, dir.path().to_str().unwrap());
-    assert!(
-        text(&out).contains("not an MVTec AD category"),
-        "{}",
-        text(&out)
-    );
+    let all = check_cli(dir.path()).fails_with(dir.path().to_str().unwrap());
+    assert!(all.contains("not an MVTec AD category"), "{all}");
 }
 
 #[test]
 fn check_of_a_root_covers_every_category_and_fails_if_one_is_broken() {
     let dir = tempfile::tempdir().unwrap();
-    reconad::data::synth::generate(
-        dir.path(),
-        &common::tiny_config(4, &SynthCategory::ALL),
-        false,
-    )
-    .unwrap();
-    let out = check_cli(dir.path());
-    assert!(out.status.success(), "{}", text(&out));
+    reconad::data::synth::generate(dir.path(), &tiny_config(4, &SynthCategory::ALL), false)
+        .unwrap();
+    let all = check_cli(dir.path()).ok();
     for c in SynthCategory::ALL {
-        assert!(
-            text(&out).contains(&format!("data set {}", c.name())),
-            "{}",
-            text(&out)
-        );
+        assert!(all.contains(&format!("data set {}", c.name())), "{all}");
     }
     let bad = dir.path().join("grain/test/crack/000.png");
     std::fs::write(&bad, b"garbage").unwrap();
-    assert_clean_failure(&check_cli(dir.path()), bad.to_str().unwrap());
+    check_cli(dir.path()).fails_with(bad.to_str().unwrap());
 }

@@ -1,6 +1,6 @@
 //! Data layer: decoding (8/16-bit, gray/RGB, JPEG), masks, the split and the folder data set.
 
-use crate::common::{self, reconad, text, tiny_dataset};
+use crate::common::{tiny_dataset, Cmd};
 use image::{ImageBuffer, Luma, Rgb};
 use reconad::data::folder::{open_folder, FolderSpec};
 use reconad::data::image_io::{self, ChannelMode};
@@ -183,16 +183,12 @@ fn cli_split_writes_a_reloadable_split() {
     let dir = tempfile::tempdir().unwrap();
     let cat = tiny_dataset(dir.path(), SynthCategory::Disc);
     let out_path = dir.path().join("runs/split.json");
-    let out = reconad(&[
-        "data",
-        "split",
-        cat.to_str().unwrap(),
-        "--out",
-        out_path.to_str().unwrap(),
-        "--val-fraction",
-        "0.15",
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
+    Cmd::new(["data", "split"])
+        .arg(&cat)
+        .arg("--out")
+        .arg(&out_path)
+        .args(["--val-fraction", "0.15"])
+        .ok();
     let split = Split::load(&out_path).unwrap();
     assert_eq!((split.train.len(), split.val.len()), (5, 1));
     assert_eq!(split.dataset, "disc");
@@ -248,35 +244,22 @@ fn folder_data_set_matches_masks_by_stem_and_holds_out_normals() {
     assert_eq!(ds.findings.len(), 1);
     assert_eq!(ds.findings[0].path, user.join("masks/zz_mask.png"));
 
-    let out = reconad(&[
-        "data",
-        "check",
-        "--normal",
-        user.join("ok").to_str().unwrap(),
-        "--abnormal",
-        user.join("bad_crack").to_str().unwrap(),
-        "--abnormal",
-        user.join("bad_stain").to_str().unwrap(),
-        "--masks",
-        user.join("masks").to_str().unwrap(),
-    ]);
-    common::assert_clean_failure(&out, user.join("masks/zz_mask.png").to_str().unwrap());
+    // `data check --normal ok --abnormal <each> --masks masks`, below `user`.
+    let check = |abnormal: &[&str]| {
+        let mut cmd = Cmd::new(["data", "check", "--normal"]).arg(user.join("ok"));
+        for a in abnormal {
+            cmd = cmd.arg("--abnormal").arg(user.join(a));
+        }
+        cmd.arg("--masks").arg(user.join("masks"))
+    };
+    check(&["bad_crack", "bad_stain"]).fails_with(user.join("masks/zz_mask.png").to_str().unwrap());
     std::fs::remove_file(user.join("masks/zz_mask.png")).unwrap();
     copy("test/good/000.png", "ok_test/t0.png");
-    let out = reconad(&[
-        "data",
-        "check",
-        "--normal",
-        user.join("ok").to_str().unwrap(),
-        "--abnormal",
-        user.join("bad_crack").to_str().unwrap(),
-        "--masks",
-        user.join("masks").to_str().unwrap(),
-        "--normal-test",
-        user.join("ok_test").to_str().unwrap(),
-    ]);
     // s1.png is now a mask without an image (bad_stain not given).
-    common::assert_clean_failure(&out, user.join("masks/s1.png").to_str().unwrap());
+    check(&["bad_crack"])
+        .arg("--normal-test")
+        .arg(user.join("ok_test"))
+        .fails_with(user.join("masks/s1.png").to_str().unwrap());
 }
 
 #[test]
@@ -319,13 +302,11 @@ fn folder_data_set_errors_name_the_folder() {
 
 #[test]
 fn info_reports_the_backend_and_rejects_missing_ones() {
-    let out = reconad(&["info"]);
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("backend cpu ok"), "{}", text(&out));
-    assert!(text(&out).contains(reconad::device::BURN_VERSION));
+    let all = Cmd::new("info").ok();
+    assert!(all.contains("backend cpu ok"), "{all}");
+    assert!(all.contains(reconad::device::BURN_VERSION), "{all}");
     if !cfg!(feature = "cuda") {
-        let out = reconad(&["info", "--backend", "cuda"]);
-        common::assert_clean_failure(&out, "--features cuda");
+        Cmd::new(["info", "--backend", "cuda"]).fails_with("--features cuda");
     }
 }
 

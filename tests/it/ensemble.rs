@@ -4,15 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::{self, assert_clean_failure, reconad, text};
+use crate::common::{eval, files_below, predict, train, Cmd};
 use reconad::data::synth::{self, SynthCategory, SynthConfig};
 use reconad::device::Backend;
 use reconad::ensemble::Ensemble;
 use reconad::inference::Scorer;
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 fn json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
@@ -45,30 +41,28 @@ fn config_file(dir: &Path) -> PathBuf {
     path
 }
 
-fn ensemble_train(
-    data: &Path,
-    category: &str,
-    out: &Path,
-    members: usize,
-    cfg: &Path,
-) -> std::process::Output {
-    reconad(&[
-        "ensemble",
-        "train",
-        "--data",
-        s(data),
-        "--category",
-        category,
-        "--out",
-        s(out),
-        "--members",
-        &members.to_string(),
-        "--epochs",
-        "2",
-        "--config",
-        s(cfg),
-        "--quiet",
-    ])
+/// `reconad ensemble train` of `members` members for 2 epochs with the settings file `cfg`.
+fn ensemble_train(data: &Path, category: &str, out: &Path, members: usize, cfg: &Path) -> Cmd {
+    Cmd::new(["ensemble", "train", "--data"])
+        .arg(data)
+        .args(["--category", category, "--out"])
+        .arg(out)
+        .args([
+            "--members",
+            &members.to_string(),
+            "--epochs",
+            "2",
+            "--config",
+        ])
+        .arg(cfg)
+        .arg("--quiet")
+}
+
+/// `reconad ensemble create --out <out> <members>...`.
+fn ensemble_create(out: &Path, members: &[PathBuf]) -> Cmd {
+    Cmd::new(["ensemble", "create", "--out"])
+        .arg(out)
+        .args(members)
 }
 
 #[test]
@@ -77,13 +71,10 @@ fn members_share_a_split_and_an_interrupted_ensemble_trains_only_what_is_missing
     let root = data(dir.path(), &[SynthCategory::Disc]);
     let cfg = config_file(dir.path());
     let out = dir.path().join("ens");
-    let o = ensemble_train(&root, "disc", &out, 2, &cfg);
-    assert!(o.status.success(), "{}", text(&o));
+    ensemble_train(&root, "disc", &out, 2, &cfg).ok();
     let first_weights = std::fs::read(out.join("member-1/model-best.safetensors")).unwrap();
     // A third member later: the first two are not retrained.
-    let o = ensemble_train(&root, "disc", &out, 3, &cfg);
-    assert!(o.status.success(), "{}", text(&o));
-    let all = text(&o);
+    let all = ensemble_train(&root, "disc", &out, 3, &cfg).ok();
     assert!(all.contains("member-1: finished earlier"), "{all}");
     assert!(all.contains("member-2: finished earlier"), "{all}");
     assert!(all.contains("member-3: training (seed 44)"), "{all}");
@@ -124,8 +115,7 @@ fn fused_scores_are_the_mean_of_validation_z_scores_and_ignore_the_test_set() {
     let root = data(dir.path(), &[SynthCategory::Disc]);
     let cfg = config_file(dir.path());
     let out = dir.path().join("ens");
-    let o = ensemble_train(&root, "disc", &out, 2, &cfg);
-    assert!(o.status.success(), "{}", text(&o));
+    ensemble_train(&root, "disc", &out, 2, &cfg).ok();
 
     // The fused score, recomputed from the members' scoring.json files by hand.
     let ensemble = Ensemble::open(&out, Backend::Cpu).unwrap();
@@ -177,23 +167,16 @@ fn fused_scores_are_the_mean_of_validation_z_scores_and_ignore_the_test_set() {
     }
     std::fs::remove_dir_all(root.join("disc/test/scratch")).unwrap();
     std::fs::remove_dir_all(root.join("disc/ground_truth/scratch")).unwrap();
-    let o = reconad(&["calibrate", "--model", s(&out.join("member-1")), "--quiet"]);
-    assert!(o.status.success(), "{}", text(&o));
+    Cmd::new(["calibrate", "--model"])
+        .arg(out.join("member-1"))
+        .arg("--quiet")
+        .ok();
     assert_eq!(
         std::fs::read(out.join("member-1/scoring.json")).unwrap(),
         before_member
     );
     let members = [out.join("member-1"), out.join("member-2")];
-    let o = reconad(&[
-        "ensemble",
-        "create",
-        "--out",
-        s(&out),
-        s(&members[0]),
-        s(&members[1]),
-        "--quiet",
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
+    ensemble_create(&out, &members).arg("--quiet").ok();
     assert_eq!(
         json(&out.join("ensemble.json"))["calibration"],
         before_def["calibration"]
@@ -206,50 +189,28 @@ fn eval_and_predict_accept_an_ensemble_and_list_its_members() {
     let root = data(dir.path(), &[SynthCategory::Disc]);
     let cfg = config_file(dir.path());
     let out = dir.path().join("ens");
-    assert!(ensemble_train(&root, "disc", &out, 2, &cfg)
-        .status
-        .success());
+    ensemble_train(&root, "disc", &out, 2, &cfg).ok();
     let eval_dir = dir.path().join("eval");
-    let o = reconad(&[
-        "eval",
-        "--model",
-        s(&out),
-        "--out",
-        s(&eval_dir),
-        "--heatmaps",
-        "--quiet",
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
+    eval(&out, &eval_dir).args(["--heatmaps", "--quiet"]).ok();
     let m = json(&eval_dir.join("metrics.json"));
     assert_eq!(m["members"].as_array().unwrap().len(), 2);
     for key in ["image_auroc", "pixel_auroc", "aupro", "threshold"] {
         assert!(!m[key].is_null(), "{key}: {m}");
     }
     assert!(m["members"][0]["image_auroc"].is_number());
-    assert_eq!(common::files_below(&eval_dir.join("heatmaps")).len(), 9);
+    assert_eq!(files_below(&eval_dir.join("heatmaps")).len(), 9);
     // The definition file works as well as the folder.
     let img = root.join("disc/test/good/000.png");
-    let o = reconad(&[
-        "predict",
-        "--model",
-        s(&out.join("ensemble.json")),
-        s(&img),
-        "--json",
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
-    let line: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let stdout = predict(&out.join("ensemble.json"))
+        .arg(&img)
+        .arg("--json")
+        .stdout();
+    let line: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert!(line["score"].is_number());
     // Scoring options do not apply to an ensemble.
-    let o = reconad(&[
-        "eval",
-        "--model",
-        s(&out),
-        "--out",
-        s(&eval_dir),
-        "--top-k",
-        "1",
-    ]);
-    assert_clean_failure(&o, "scoring options apply to single models");
+    eval(&out, &eval_dir)
+        .args(["--top-k", "1"])
+        .fails_with("scoring options apply to single models");
 }
 
 #[test]
@@ -259,76 +220,30 @@ fn ensembles_that_cannot_be_fused_are_clear_errors() {
     let cfg = config_file(dir.path());
     let rgb = dir.path().join("rgb");
     let gray = dir.path().join("gray");
-    assert!(ensemble_train(&root, "disc", &rgb, 1, &cfg)
-        .status
-        .success());
-    assert!(ensemble_train(&root, "grain", &gray, 1, &cfg)
-        .status
-        .success());
+    ensemble_train(&root, "disc", &rgb, 1, &cfg).ok();
+    ensemble_train(&root, "grain", &gray, 1, &cfg).ok();
     let out = dir.path().join("mixed");
-    let o = reconad(&[
-        "ensemble",
-        "create",
-        "--out",
-        s(&out),
-        s(&rgb.join("member-1")),
-        s(&gray.join("member-1")),
-    ]);
-    assert_clean_failure(&o, "members cannot be fused");
-    assert_clean_failure(&o, "1 channel(s)");
+    let all = ensemble_create(&out, &[rgb.join("member-1"), gray.join("member-1")])
+        .fails_with("members cannot be fused");
+    assert!(all.contains("1 channel(s)"), "{all}");
     assert!(
         !out.join("ensemble.json").exists(),
         "a refused ensemble writes nothing"
     );
 
     let missing = dir.path().join("no-such-run");
-    let o = reconad(&[
-        "ensemble",
-        "create",
-        "--out",
-        s(&out),
-        s(&rgb.join("member-1")),
-        s(&missing),
-    ]);
-    assert_clean_failure(&o, "no-such-run");
+    ensemble_create(&out, &[rgb.join("member-1"), missing]).fails_with("no-such-run");
 
     // Another split (a run trained alone with another seed) cannot share the threshold.
     let other = dir.path().join("other");
-    let o = reconad(&[
-        "train",
-        "--data",
-        s(&root),
-        "--category",
-        "disc",
-        "--out",
-        s(&other),
-        "--config",
-        s(&cfg),
-        "--epochs",
-        "1",
-        "--seed",
-        "7",
-        "--quiet",
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
-    let o = reconad(&[
-        "ensemble",
-        "create",
-        "--out",
-        s(&out),
-        s(&rgb.join("member-1")),
-        s(&other),
-    ]);
-    assert_clean_failure(&o, "different train/val splits");
+    train(&root, &other)
+        .args(["--category", "disc", "--config"])
+        .arg(&cfg)
+        .args(["--epochs", "1", "--seed", "7", "--quiet"])
+        .ok();
+    ensemble_create(&out, &[rgb.join("member-1"), other]).fails_with("different train/val splits");
 
     // A member deleted after the ensemble was made.
     std::fs::remove_dir_all(rgb.join("member-1")).unwrap();
-    let o = reconad(&[
-        "eval",
-        "--model",
-        s(&rgb),
-        "--out",
-        s(&dir.path().join("e")),
-    ]);
-    assert_clean_failure(&o, "member-1");
+    eval(&rgb, &dir.path().join("e")).fails_with("member-1");
 }

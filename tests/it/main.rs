@@ -1,7 +1,7 @@
 //! The integration tests, in one binary (one link of burn instead of one per file). Each module
-//! is one former `tests/*.rs` file; `common` holds the shared helpers. The real-data checks in
-//! `real_data` are `#[ignore]`d and run by `.ci/run` with
-//! `cargo test --test it real_data:: -- --ignored`.
+//! is one former `tests/*.rs` file; `common` holds the shared helpers and `Cmd`, the builder for
+//! runs of the `reconad` binary. The real-data checks in `real_data` are `#[ignore]`d and run by
+//! `.ci/run` with `cargo test --test it real_data:: -- --ignored`.
 
 mod common;
 

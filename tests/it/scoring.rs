@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use crate::common::{self, assert_clean_failure, reconad, text};
+use crate::common::{eval, files_below, predict, Cmd};
 use reconad::data::mvtec::open_category;
 use reconad::data::synth::{self, SynthCategory, SynthConfig};
 use reconad::run::{DataRef, RunDir};
@@ -122,17 +122,10 @@ fn a_finished_run_is_calibrated_on_its_validation_split() {
 fn eval_writes_metrics_scores_and_heat_maps() {
     let t = trained();
     let out = tempfile::tempdir().unwrap();
-    let o = reconad(&[
-        "eval",
-        "--model",
-        s(&t.run),
-        "--out",
-        s(out.path()),
-        "--heatmaps",
-        "--quiet",
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("image AUROC"), "{}", text(&o));
+    let all = eval(&t.run, out.path())
+        .args(["--heatmaps", "--quiet"])
+        .ok();
+    assert!(all.contains("image AUROC"), "{all}");
     let m = json(&out.path().join("metrics.json"));
     for key in [
         "image_auroc",
@@ -167,7 +160,7 @@ fn eval_writes_metrics_scores_and_heat_maps() {
         assert_eq!(r[2], if r[1] == "good" { "0" } else { "1" });
     }
     // One heat map per test image, at the original size.
-    let heatmaps = common::files_below(&out.path().join("heatmaps"));
+    let heatmaps = files_below(&out.path().join("heatmaps"));
     assert_eq!(heatmaps.len(), 14, "{heatmaps:?}");
     let png = image::open(out.path().join("heatmaps").join(&heatmaps[0])).unwrap();
     assert_eq!((png.width(), png.height()), (64, 64));
@@ -177,15 +170,7 @@ fn eval_writes_metrics_scores_and_heat_maps() {
 fn predict_agrees_with_eval_in_csv_and_json() {
     let t = trained();
     let out = tempfile::tempdir().unwrap();
-    let o = reconad(&[
-        "eval",
-        "--model",
-        s(&t.run),
-        "--out",
-        s(out.path()),
-        "--quiet",
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
+    eval(&t.run, out.path()).arg("--quiet").ok();
     let eval_scores: std::collections::HashMap<String, String> =
         std::fs::read_to_string(out.path().join("scores.csv"))
             .unwrap()
@@ -199,17 +184,12 @@ fn predict_agrees_with_eval_in_csv_and_json() {
     let folder = t.data.join("test").join("scratch");
     let single = t.data.join("test").join("good").join("000.png");
     let heat = out.path().join("predict-heat");
-    let o = reconad(&[
-        "predict",
-        "--model",
-        s(&t.run),
-        s(&folder),
-        s(&single),
-        "--heatmaps",
-        s(&heat),
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
-    let stdout = String::from_utf8(o.stdout).unwrap();
+    let stdout = predict(&t.run)
+        .arg(&folder)
+        .arg(&single)
+        .arg("--heatmaps")
+        .arg(&heat)
+        .stdout();
     let mut lines = stdout.lines();
     assert_eq!(lines.next(), Some("path,score,label,heatmap"));
     let rows: Vec<Vec<String>> = lines
@@ -226,7 +206,7 @@ fn predict_agrees_with_eval_in_csv_and_json() {
     }
     // Two files are called 000.png: their heat maps get the folder name.
     let names: Vec<String> = rows.iter().map(|r| r[3].clone()).collect();
-    assert_eq!(common::files_below(&heat).len(), 3, "{names:?}");
+    assert_eq!(files_below(&heat).len(), 3, "{names:?}");
     assert!(
         names.iter().any(|n| n.ends_with("good_000.png")),
         "{names:?}"
@@ -235,10 +215,8 @@ fn predict_agrees_with_eval_in_csv_and_json() {
         assert!(Path::new(n).is_file());
     }
 
-    let o = reconad(&["predict", "--model", s(&t.run), s(&single), "--json"]);
-    assert!(o.status.success(), "{}", text(&o));
-    let line: serde_json::Value =
-        serde_json::from_str(String::from_utf8(o.stdout).unwrap().trim()).unwrap();
+    let stdout = predict(&t.run).arg(&single).arg("--json").stdout();
+    let line: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(line["path"], s(&single));
     let score = line["score"].as_f64().unwrap();
     let expected: f64 = eval_scores[s(&single)].parse().unwrap();
@@ -251,23 +229,19 @@ fn scoring_overrides_recalibrate_and_single_scale_works() {
     let t = trained();
     let saved_before = std::fs::read(t.run.join("scoring.json")).unwrap();
     let out = tempfile::tempdir().unwrap();
-    let o = reconad(&[
-        "eval",
-        "--model",
-        s(&t.run),
-        "--out",
-        s(out.path()),
-        "--working-size",
-        "64",
-        "--windows",
-        "64",
-        "--norm",
-        "image",
-        "--top-k",
-        "2.5",
-        "--quiet",
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
+    eval(&t.run, out.path())
+        .args([
+            "--working-size",
+            "64",
+            "--windows",
+            "64",
+            "--norm",
+            "image",
+            "--top-k",
+            "2.5",
+            "--quiet",
+        ])
+        .ok();
     let m = json(&out.path().join("metrics.json"));
     assert_eq!(m["scoring"]["config"]["windows"], serde_json::json!([64]));
     assert_eq!(m["scoring"]["config"]["normalization"], "image");
@@ -284,18 +258,16 @@ fn bad_models_images_and_settings_are_clear_errors() {
     let t = trained();
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
-    let run = s(&t.run);
-    let eval = |extra: &[&str]| {
-        let mut args = vec!["eval", "--model", run, "--out", s(&out), "--quiet"];
-        args.extend_from_slice(extra);
-        reconad(&args)
-    };
-    assert_clean_failure(
-        &eval(&["--windows", "128"]),
-        "larger than the working resolution",
-    );
-    assert_clean_failure(&eval(&["--top-k", "0"]), "outside (0, 100]");
-    assert_clean_failure(&eval(&["--top-k", "150"]), "outside (0, 100]");
+    let eval_quiet = || eval(&t.run, &out).arg("--quiet");
+    eval_quiet()
+        .args(["--windows", "128"])
+        .fails_with("larger than the working resolution");
+    eval_quiet()
+        .args(["--top-k", "0"])
+        .fails_with("outside (0, 100]");
+    eval_quiet()
+        .args(["--top-k", "150"])
+        .fails_with("outside (0, 100]");
     assert!(!out.exists(), "a refused eval writes nothing");
 
     // A copy of the run with a config from another format version, one without weights, one
@@ -320,66 +292,48 @@ fn bad_models_images_and_settings_are_clear_errors() {
         config.replacen("\"format\": 1", "\"format\": 99", 1),
     )
     .unwrap();
-    let o = reconad(&["eval", "--model", s(&other_version), "--out", s(&out)]);
-    assert_clean_failure(&o, "format 99");
-    assert_clean_failure(&o, "config.json");
+    let all = eval(&other_version, &out).fails_with("format 99");
+    assert!(all.contains("config.json"), "{all}");
 
     let no_weights = copy("no-weights");
     std::fs::remove_file(no_weights.join("model-best.safetensors")).unwrap();
-    let o = reconad(&["predict", "--model", s(&no_weights), s(&t.data)]);
-    assert_clean_failure(&o, "model-best.safetensors");
+    predict(&no_weights)
+        .arg(&t.data)
+        .fails_with("model-best.safetensors");
 
     let no_profile = copy("no-profile");
     std::fs::remove_file(no_profile.join("scoring.json")).unwrap();
-    let o = reconad(&["eval", "--model", s(&no_profile), "--out", s(&out)]);
-    assert_clean_failure(&o, "reconad calibrate");
+    eval(&no_profile, &out).fails_with("reconad calibrate");
 
-    let o = reconad(&[
-        "eval",
-        "--model",
-        s(&tmp.path().join("absent")),
-        "--out",
-        s(&out),
-    ]);
-    assert_clean_failure(&o, "absent");
+    eval(&tmp.path().join("absent"), &out).fails_with("absent");
 
     // A gray image for an RGB model.
     let gray = tmp.path().join("gray.png");
     image::GrayImage::new(64, 64).save(&gray).unwrap();
-    let o = reconad(&["predict", "--model", run, s(&gray)]);
-    assert_clean_failure(&o, "gray.png");
-    assert_clean_failure(&o, "1 channel(s), the model expects 3");
+    let all = predict(&t.run).arg(&gray).fails_with("gray.png");
+    assert!(all.contains("1 channel(s), the model expects 3"), "{all}");
 
     // A file that is not an image.
     let junk = tmp.path().join("junk.png");
     std::fs::write(&junk, b"not a png").unwrap();
-    assert_clean_failure(&reconad(&["predict", "--model", run, s(&junk)]), "junk.png");
+    predict(&t.run).arg(&junk).fails_with("junk.png");
 }
 
 #[test]
 fn demo_runs_the_whole_pipeline_at_a_tiny_scale() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("demo");
-    let o = reconad(&[
-        "demo",
-        "--out",
-        s(&out),
-        "--preset",
-        "tiny",
-        "--image-size",
-        "32",
-        "--epochs",
-        "2",
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
-    let all = text(&o);
+    let all = Cmd::new(["demo", "--out"])
+        .arg(&out)
+        .args(["--preset", "tiny", "--image-size", "32", "--epochs", "2"])
+        .ok();
     assert!(all.contains("mean image AUROC"), "{all}");
     for category in ["weave", "disc", "grain"] {
         let eval = out.join("eval").join(category);
         let m = json(&eval.join("metrics.json"));
         // SynthConfig defaults: 10 good + 5 defect types x 4 test images.
         assert_eq!(m["counts"]["images"], 30, "{category}");
-        assert_eq!(common::files_below(&eval.join("heatmaps")).len(), 30);
+        assert_eq!(files_below(&eval.join("heatmaps")).len(), 30);
         assert!(out
             .join("runs")
             .join(category)

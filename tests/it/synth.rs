@@ -1,10 +1,17 @@
 //! The synthetic data generator: determinism, layout, masks, and agreement with `data check`.
 
-use crate::common::{self, files_below, reconad, text, tiny_config};
+use std::path::Path;
+
+use crate::common::{files_below, tiny_config, Cmd};
 use reconad::data::check::{check_dataset, CheckOptions};
 use reconad::data::image_io::{self, ChannelMode};
 use reconad::data::mvtec::open_category;
 use reconad::data::synth::{self, DefectKind, SynthCategory, DEFECT_AREA_RANGE};
+
+/// `reconad synth --out <out>`.
+fn synth_cli(out: &Path) -> Cmd {
+    Cmd::new(["synth", "--out"]).arg(out)
+}
 
 #[test]
 fn same_seed_gives_byte_identical_files_and_another_seed_does_not() {
@@ -52,24 +59,22 @@ fn cli_synth_twice_with_the_same_seed_is_identical() {
     let a = tempfile::tempdir().unwrap();
     let b = tempfile::tempdir().unwrap();
     for dir in [a.path(), b.path()] {
-        let out = reconad(&[
-            "synth",
-            "--out",
-            dir.to_str().unwrap(),
-            "--seed",
-            "5",
-            "--size",
-            "40",
-            "--train",
-            "3",
-            "--test-good",
-            "1",
-            "--test-per-defect",
-            "1",
-            "--category",
-            "disc",
-        ]);
-        assert!(out.status.success(), "{}", text(&out));
+        synth_cli(dir)
+            .args([
+                "--seed",
+                "5",
+                "--size",
+                "40",
+                "--train",
+                "3",
+                "--test-good",
+                "1",
+                "--test-per-defect",
+                "1",
+                "--category",
+                "disc",
+            ])
+            .ok();
     }
     let files = files_below(a.path());
     assert!(!files.is_empty());
@@ -175,20 +180,10 @@ fn generating_into_an_existing_folder_needs_force() {
 #[test]
 fn invalid_synth_settings_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let out = reconad(&[
-        "synth",
-        "--out",
-        dir.path().to_str().unwrap(),
-        "--size",
-        "8",
-    ]);
-    common::assert_clean_failure(&out, "size");
-    let out = reconad(&[
-        "synth",
-        "--out",
-        dir.path().to_str().unwrap(),
-        "--train",
-        "1",
-    ]);
-    common::assert_clean_failure(&out, "train");
+    synth_cli(dir.path())
+        .args(["--size", "8"])
+        .fails_with("size");
+    synth_cli(dir.path())
+        .args(["--train", "1"])
+        .fails_with("train");
 }

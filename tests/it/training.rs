@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::common::{assert_clean_failure, reconad, text};
+use crate::common::{self, Cmd};
 use reconad::data::mvtec::open_category;
 use reconad::data::synth::{self, SynthCategory, SynthConfig};
 use reconad::run::{DataRef, RunDir};
@@ -211,12 +211,7 @@ fn a_killed_run_resumes_from_its_last_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let data = disc_data(dir.path());
     let run = dir.path().join("run");
-    let args = [
-        "train",
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
+    let mut cmd = common::train(&data, &run).args([
         "--preset",
         "tiny",
         "--image-size",
@@ -230,12 +225,8 @@ fn a_killed_run_resumes_from_its_last_checkpoint() {
         "--val-fraction",
         "0.25",
         "--quiet",
-    ];
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_reconad"))
-        .args(args)
-        .env("RECONAD_LOG", "warn")
-        .spawn()
-        .unwrap();
+    ]);
+    let mut child = cmd.spawn();
     // Kill it once the first checkpoint is on disk, i.e. during a later epoch.
     let state = run.join("checkpoint/state.json");
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -255,17 +246,14 @@ fn a_killed_run_resumes_from_its_last_checkpoint() {
     assert!(done_before["epochs_done"].as_u64().unwrap() < 8);
 
     // A second start without --resume refuses to touch the run.
-    let out = reconad(&args);
-    assert_clean_failure(&out, run.to_str().unwrap());
-    assert!(text(&out).contains("--resume"), "{}", text(&out));
+    let all = cmd.fails_with(run.to_str().unwrap());
+    assert!(all.contains("--resume"), "{all}");
 
-    let out = reconad(&["train", "--resume", run.to_str().unwrap(), "--quiet"]);
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(
-        text(&out).contains("finished after 8 epoch(s)"),
-        "{}",
-        text(&out)
-    );
+    let all = Cmd::new(["train", "--resume"])
+        .arg(&run)
+        .arg("--quiet")
+        .ok();
+    assert!(all.contains("finished after 8 epoch(s)"), "{all}");
     assert_eq!(std::fs::read(run.join("split.json")).unwrap(), split_before);
     assert!(run.join("model-best.safetensors").is_file());
     assert_eq!(
@@ -282,53 +270,34 @@ fn bad_training_settings_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let data = disc_data(dir.path());
     let run = dir.path().join("run");
-    let base = [
-        "train",
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-        "--image-size",
-        "64",
-    ];
+    // `train --data <data> --out <run> --image-size 64 <extra>`.
     let with = |extra: &[&str]| {
-        let mut a: Vec<&str> = base.to_vec();
-        a.extend_from_slice(extra);
-        reconad(&a)
+        common::train(&data, &run)
+            .args(["--image-size", "64"])
+            .args(extra)
     };
-    assert_clean_failure(&with(&["--preset", "huge"]), "unknown preset 'huge'");
-    assert_clean_failure(&with(&["--ssim-weight", "-0.5"]), "ssim_weight");
-    assert_clean_failure(&with(&["--batch", "0"]), "batch_size");
-    assert_clean_failure(&with(&["--patience", "0"]), "patience");
-    assert_clean_failure(&with(&["--epochs", "0"]), "epochs");
-    let out = reconad(&[
-        "train",
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-        "--image-size",
-        "60",
-    ]);
-    assert_clean_failure(&out, "multiples of 16");
+    with(&["--preset", "huge"]).fails_with("unknown preset 'huge'");
+    with(&["--ssim-weight", "-0.5"]).fails_with("ssim_weight");
+    with(&["--batch", "0"]).fails_with("batch_size");
+    with(&["--patience", "0"]).fails_with("patience");
+    with(&["--epochs", "0"]).fails_with("epochs");
+    common::train(&data, &run)
+        .args(["--image-size", "60"])
+        .fails_with("multiples of 16");
     let bad_config = dir.path().join("bad.json");
     std::fs::write(&bad_config, r#"{"batch_sise": 4}"#).unwrap();
-    assert_clean_failure(
-        &with(&["--config", bad_config.to_str().unwrap()]),
-        "bad.json",
-    );
+    with(&["--config", bad_config.to_str().unwrap()]).fails_with("bad.json");
     assert!(!run.exists(), "a refused run must not create its directory");
 
     // An existing folder without --resume or --force.
     std::fs::create_dir_all(&run).unwrap();
     std::fs::write(run.join("notes.txt"), b"mine").unwrap();
-    assert_clean_failure(&with(&["--preset", "tiny"]), "already exists");
+    with(&["--preset", "tiny"]).fails_with("already exists");
     // --force never deletes a folder that is not a run.
-    assert_clean_failure(&with(&["--preset", "tiny", "--force"]), "not a reconad run");
+    with(&["--preset", "tiny", "--force"]).fails_with("not a reconad run");
     assert!(run.join("notes.txt").is_file());
     // --resume of something that is not a run.
-    assert_clean_failure(
-        &reconad(&["train", "--resume", run.to_str().unwrap()]),
-        "config.json",
-    );
+    Cmd::new(["train", "--resume"])
+        .arg(&run)
+        .fails_with("config.json");
 }

@@ -1,7 +1,8 @@
 //! Shared helpers of the integration tests: small synthetic data sets and the CLI binary.
 
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
 
 use reconad::data::synth::{self, SynthCategory, SynthConfig};
 
@@ -23,17 +24,120 @@ pub fn tiny_dataset(dir: &Path, category: SynthCategory) -> PathBuf {
     dir.join(category.name())
 }
 
-/// Runs the reconad binary with `args`.
-pub fn reconad(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_reconad"))
-        .args(args)
+/// Arguments for [`Cmd::new`]: one (`"train"`) or several (`["eval", "--quiet"]`).
+pub trait IntoArgs {
+    fn into_args(self) -> Vec<OsString>;
+}
+
+impl IntoArgs for &str {
+    fn into_args(self) -> Vec<OsString> {
+        vec![self.into()]
+    }
+}
+
+impl<S: AsRef<OsStr>, const N: usize> IntoArgs for [S; N] {
+    fn into_args(self) -> Vec<OsString> {
+        self.iter().map(|a| a.as_ref().to_os_string()).collect()
+    }
+}
+
+impl<S: AsRef<OsStr>> IntoArgs for &[S] {
+    fn into_args(self) -> Vec<OsString> {
+        self.iter().map(|a| a.as_ref().to_os_string()).collect()
+    }
+}
+
+/// A run of the `reconad` binary (with `RECONAD_LOG=warn`), built like
+/// `Cmd::new("train").arg("--data").arg(&data)` or `Cmd::new(["info", "--backend", "cuda"])`.
+/// Arguments are anything `Command` takes, paths included. A command can run more than once.
+pub struct Cmd {
+    cmd: Command,
+}
+
+impl Cmd {
+    pub fn new(args: impl IntoArgs) -> Cmd {
+        Cmd {
+            cmd: Command::new(env!("CARGO_BIN_EXE_reconad")),
+        }
         .env("RECONAD_LOG", "warn")
-        .output()
-        .expect("the reconad binary runs")
+        .args(args.into_args())
+    }
+
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Cmd {
+        self.cmd.arg(arg);
+        self
+    }
+
+    pub fn args<S: AsRef<OsStr>>(mut self, args: impl IntoIterator<Item = S>) -> Cmd {
+        self.cmd.args(args);
+        self
+    }
+
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Cmd {
+        self.cmd.env(key, value);
+        self
+    }
+
+    /// Runs the command to its end and returns what it printed and its exit status.
+    pub fn run(&mut self) -> Output {
+        self.cmd.output().expect("the reconad binary runs")
+    }
+
+    /// Starts the command without waiting for it; its output goes to the test's.
+    pub fn spawn(&mut self) -> Child {
+        self.cmd.spawn().expect("the reconad binary starts")
+    }
+
+    /// Runs the command, asserts that it succeeded and returns stdout and stderr as one string.
+    pub fn ok(&mut self) -> String {
+        let output = self.run();
+        let all = text(&output);
+        assert!(
+            output.status.success(),
+            "{:?} failed with {}:\n{all}",
+            self.cmd,
+            output.status
+        );
+        all
+    }
+
+    /// Runs the command, asserts that it succeeded and returns its stdout alone (UTF-8).
+    pub fn stdout(&mut self) -> String {
+        let output = self.run();
+        assert!(
+            output.status.success(),
+            "{:?} failed with {}:\n{}",
+            self.cmd,
+            output.status,
+            text(&output)
+        );
+        String::from_utf8(output.stdout).expect("stdout is UTF-8")
+    }
+
+    /// Runs the command and asserts that it failed cleanly (exit code 1, not a panic) with
+    /// output naming `needle` (usually a file path); returns stdout and stderr as one string.
+    pub fn fails_with(&mut self, needle: &str) -> String {
+        let output = self.run();
+        let all = text(&output);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{:?}: expected exit code 1, got {:?}:\n{all}",
+            self.cmd,
+            output.status
+        );
+        assert!(!all.contains("panicked"), "{:?} panicked:\n{all}", self.cmd);
+        assert!(
+            all.contains(needle),
+            "{:?}: output does not name {needle}:\n{all}",
+            self.cmd
+        );
+        all
+    }
 }
 
 /// Stdout and stderr of a run, as one string.
-pub fn text(output: &Output) -> String {
+fn text(output: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -41,21 +145,25 @@ pub fn text(output: &Output) -> String {
     )
 }
 
-/// Asserts that the run failed cleanly (exit code 1, not a panic) and that its output names
-/// `needle` (usually a file path).
-pub fn assert_clean_failure(output: &Output, needle: &str) {
-    let all = text(output);
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "expected exit code 1, got {:?}:\n{all}",
-        output.status
-    );
-    assert!(!all.contains("panicked"), "the command panicked:\n{all}");
-    assert!(
-        all.contains(needle),
-        "output does not name {needle}:\n{all}"
-    );
+/// `reconad eval --model <model> --out <out>`.
+pub fn eval(model: &Path, out: &Path) -> Cmd {
+    Cmd::new(["eval", "--model"])
+        .arg(model)
+        .arg("--out")
+        .arg(out)
+}
+
+/// `reconad predict --model <model>`; the images follow as arguments.
+pub fn predict(model: &Path) -> Cmd {
+    Cmd::new(["predict", "--model"]).arg(model)
+}
+
+/// `reconad train --data <data> --out <out>`.
+pub fn train(data: &Path, out: &Path) -> Cmd {
+    Cmd::new(["train", "--data"])
+        .arg(data)
+        .arg("--out")
+        .arg(out)
 }
 
 /// Every file below `dir`, relative to it, sorted.
