@@ -1,77 +1,50 @@
-//! Calibration of the scoring pipeline on the validation split, never on test labels
-//! (SPEC §5, §7): per-scale z-normalisation statistics from the validation normal images, the
-//! top-k chosen by CutPaste-val AUROC, and the decision threshold. The result is the model's
-//! `scoring.json`.
+//! Calibration: the one place that fits a scoring profile on validation data, never on test
+//! labels (SPEC §5, §7). For a single model: per-scale z-normalisation statistics from the
+//! validation normal images, the top-k chosen by CutPaste-val AUROC, the working resolution
+//! chosen among candidates the same way, and the decision threshold. For an ensemble: the
+//! threshold on the fused score of the members' common validation set. Both use one threshold
+//! rule, [`choose_threshold`].
 
-use anyhow::{Context, Result};
 use burn::prelude::*;
-use indicatif::ProgressBar;
-use serde::{Deserialize, Serialize};
 
-use crate::data::cutpaste::{build_val_set, CutPasteConfig};
-use crate::data::image_io::ChwImage;
+use crate::data::anomaly::cutpaste::{build_val_set, CutPasteConfig};
+use crate::data::split::Split;
+use crate::detector::ensemble::{Ensemble, EnsembleCalibration};
+use crate::detector::single::TrainedModel;
+use crate::detector::Scorer;
+use crate::error::{fail, fail_file, Context, Result};
+use crate::image::ChwImage;
 use crate::metrics::{auroc, f1_at, f1_max, F1Max};
 use crate::model::unet::{UNet, UNetConfig};
-use crate::score::{fuse, image_score, mean_std, scale_maps_parallel, ScaleStats, ScoringConfig};
-
-/// Version of the `scoring.json` format.
-pub const SCORING_FORMAT_VERSION: u32 = 1;
+use crate::score::fuse::{fuse, image_score, mean_std, ScaleStats};
+use crate::score::maps::scale_maps_parallel;
+use crate::score::profile::{
+    ScoringProfile, TopKChoice, WorkingSizeChoice, SCORING_FORMAT_VERSION,
+};
+use crate::score::ScoringConfig;
+use crate::util::fs::write_json_atomic;
+use crate::util::progress::Progress;
 
 /// How the decision threshold is chosen (documented in the README).
 pub const THRESHOLD_RULE: &str = "F1-optimal threshold on the CutPaste validation set (validation normal images vs their CutPaste and scar copies): the lowest validation score predicted anomalous at the best F1";
 
-/// One top-k candidate and its CutPaste-val AUROC.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct TopKChoice {
-    /// k in percent.
-    pub top_k: f64,
-    /// CutPaste-val image AUROC with this k.
-    pub val_auroc: f64,
-}
-
-/// Everything the scoring pipeline needs besides the weights; saved as `scoring.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ScoringProfile {
-    /// Format version.
-    pub format: u32,
-    /// Settings, `top_k` being the chosen one.
-    pub config: ScoringConfig,
-    /// Per-scale statistics of the validation normal images (same order as the windows).
-    pub stats: Vec<ScaleStats>,
-    /// CutPaste-val AUROC of every top-k candidate.
-    pub top_k_auroc: Vec<TopKChoice>,
-    /// Decision threshold on the image score (anomalous when score ≥ threshold).
+/// A decision threshold and how the validation set fares at it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ThresholdChoice {
+    /// Anomalous when score ≥ threshold.
     pub threshold: f64,
-    /// How the threshold was chosen.
-    pub threshold_rule: String,
-    /// Normal validation images.
-    pub val_normal: usize,
-    /// Synthetic anomalies of the validation set.
-    pub val_anomalous: usize,
-    /// CutPaste-val AUROC at the chosen k.
-    pub val_auroc: f64,
     /// F1 / precision / recall on the validation set at the threshold.
-    pub val_f1: F1Max,
-    /// Image scores of the validation normal images at the chosen k (for ensembles and audits).
-    pub val_normal_scores: Vec<f64>,
-    /// Mean of the fused anomaly maps of the validation normal images (for ensembles of maps).
-    #[serde(default)]
-    pub val_map_mean: f64,
-    /// Standard deviation of those maps' pixels.
-    #[serde(default)]
-    pub val_map_std: f64,
-    /// CutPaste-val AUROC of every working resolution tried (the best was kept).
-    #[serde(default)]
-    pub working_size_auroc: Vec<WorkingSizeChoice>,
+    pub at_threshold: F1Max,
 }
 
-/// One working-resolution candidate and its CutPaste-val AUROC (at its best k).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct WorkingSizeChoice {
-    /// Long side of the working resolution.
-    pub working_size: usize,
-    /// CutPaste-val image AUROC.
-    pub val_auroc: f64,
+/// THE threshold rule, for single models and ensembles alike ([`THRESHOLD_RULE`]): the
+/// F1-optimal threshold of validation scores (`labels`: 0 normal, 1 synthetic anomaly).
+pub fn choose_threshold(scores: &[f64], labels: &[u8]) -> Result<ThresholdChoice> {
+    let best = f1_max(scores, labels).context("the threshold needs validation anomalies")?;
+    Ok(ThresholdChoice {
+        threshold: best.threshold,
+        at_threshold: f1_at(scores, labels, best.threshold),
+    })
 }
 
 /// The validation data a calibration uses: the normal validation images (any size; they are
@@ -93,16 +66,16 @@ pub fn calibrate(
     mut config: ScoringConfig,
     val: &ValidationSource,
     device: &Device,
-    progress: &ProgressBar,
+    progress: &dyn Progress,
 ) -> Result<ScoringProfile> {
     config.validate(model_config)?;
     if val.images.is_empty() {
-        anyhow::bail!("calibration needs validation images, the split has none");
+        fail!("calibration needs validation images, the split has none");
     }
     let working: Vec<ChwImage> = val.images.iter().map(|i| config.to_working(i)).collect();
     let val_set = build_val_set(&working, val.cutpaste, val.seed);
     let labels: Vec<u8> = val_set.iter().map(|s| s.label).collect();
-    progress.set_length(val_set.len() as u64);
+    progress.start("calibrating", val_set.len() as u64);
     // The normal images' scale maps are kept (the statistics come from them); the anomalies are
     // scored in chunks after, so memory is bounded by the normal images.
     let chunk = config.batch_size.max(4);
@@ -121,7 +94,7 @@ pub fn calibrate(
             &part,
             device,
         )?);
-        progress.inc(part.len() as u64);
+        progress.advance(part.len() as u64);
     }
     let stats: Vec<ScaleStats> = config
         .map_specs()
@@ -138,17 +111,17 @@ pub fn calibrate(
         })
         .collect();
     // Image scores of every validation sample for every top-k candidate: [sample][candidate].
-    let ks = &config.top_k_candidates;
+    let ks = &config.top_k_candidates_percent;
     let scores_from_fused =
         |fused: &[f32]| -> Vec<f64> { ks.iter().map(|&k| image_score(fused, k)).collect() };
     let scores_of = |maps: &[Vec<f32>], img: &ChwImage| -> Vec<f64> {
-        scores_from_fused(&fuse(maps, &stats, &config, img.width, img.height))
+        scores_from_fused(&fuse(maps, &stats, &config, img.size()))
     };
     // The normal images' fused maps: their scores, and their statistics (for ensembles of maps).
     let normal_fused: Vec<Vec<f32>> = normal_maps
         .iter()
         .zip(&normal)
-        .map(|(m, img)| fuse(m, &stats, &config, img.width, img.height))
+        .map(|(m, img)| fuse(m, &stats, &config, img.size()))
         .collect();
     let (map_mean, map_std) = mean_std(normal_fused.iter().map(Vec::as_slice));
     let mut normal_iter = normal_fused.iter();
@@ -163,7 +136,7 @@ pub fn calibrate(
         for (i, m) in pending.iter().zip(&maps) {
             out[*i] = scores_of(m, &val_set[*i].image);
         }
-        progress.inc(part.len() as u64);
+        progress.advance(part.len() as u64);
         pending.clear();
         Ok(())
     };
@@ -183,11 +156,11 @@ pub fn calibrate(
 
     let mut choices = Vec::new();
     let mut best: Option<(TopKChoice, Vec<f64>)> = None;
-    for (c, &k) in config.top_k_candidates.iter().enumerate() {
+    for (c, &k) in config.top_k_candidates_percent.iter().enumerate() {
         let scores: Vec<f64> = sample_scores.iter().map(|s| s[c]).collect();
         let a = auroc(&scores, &labels).context("CutPaste-val AUROC needs both classes")?;
         let choice = TopKChoice {
-            top_k: k,
+            top_k_percent: k,
             val_auroc: a,
         };
         choices.push(choice);
@@ -196,21 +169,21 @@ pub fn calibrate(
         }
     }
     let (choice, scores) = best.expect("at least one candidate");
-    config.top_k = choice.top_k;
-    let f1 = f1_max(&scores, &labels).context("threshold needs anomalies")?;
-    let threshold = f1.threshold;
+    config.top_k_percent = choice.top_k_percent;
+    progress.finish();
+    let threshold = choose_threshold(&scores, &labels)?;
     let working_size = config.working_size;
     Ok(ScoringProfile {
         format: SCORING_FORMAT_VERSION,
         config,
         stats,
         top_k_auroc: choices,
-        threshold,
+        threshold: threshold.threshold,
         threshold_rule: THRESHOLD_RULE.into(),
         val_normal: labels.iter().filter(|&&l| l == 0).count(),
         val_anomalous: labels.iter().filter(|&&l| l != 0).count(),
         val_auroc: choice.val_auroc,
-        val_f1: f1_at(&scores, &labels, threshold),
+        val_f1: threshold.at_threshold,
         val_normal_scores: scores
             .iter()
             .zip(&labels)
@@ -224,4 +197,167 @@ pub fn calibrate(
             val_auroc: choice.val_auroc,
         }],
     })
+}
+
+/// Default scoring candidates for `model`, one per working resolution: the bottom and the top of
+/// its training rescale range (the scales whole training images were seen at). Calibration
+/// keeps the one with the best CutPaste-val AUROC.
+pub fn default_candidates(model: &TrainedModel) -> Vec<ScoringConfig> {
+    let (lo, hi) = model.config.train.augment.rescale;
+    let mut sizes = vec![lo as usize, hi as usize];
+    sizes.dedup();
+    sizes
+        .into_iter()
+        .map(ScoringConfig::for_working_size)
+        .filter(|c| c.validate(&model.config.model).is_ok())
+        .collect()
+}
+
+/// The settings scoring options are applied to: the run's saved ones, else the defaults at the
+/// top of the training rescale range.
+pub fn base_scoring(model: &TrainedModel) -> ScoringConfig {
+    model.load_profile().map(|p| p.config).unwrap_or_else(|_| {
+        ScoringConfig::for_working_size(model.config.train.augment.rescale.1 as usize)
+    })
+}
+
+/// Calibrates `config` on `model`'s own validation split (its data set reopened, its split file
+/// reused).
+pub fn calibrate_model(
+    model: &TrainedModel,
+    config: ScoringConfig,
+    progress: &dyn Progress,
+) -> Result<ScoringProfile> {
+    let val_images = model.val_images(None)?;
+    let val = ValidationSource {
+        images: &val_images,
+        cutpaste: &model.config.train.cutpaste,
+        seed: model.config.train.seed,
+    };
+    calibrate(
+        &model.model,
+        &model.config.model,
+        config,
+        &val,
+        &model.device,
+        progress,
+    )
+}
+
+/// Calibrates every candidate and keeps the best by CutPaste-val AUROC (the first on ties); the
+/// profile lists every candidate's AUROC.
+pub fn calibrate_best(
+    model: &TrainedModel,
+    candidates: Vec<ScoringConfig>,
+    progress: &dyn Progress,
+) -> Result<ScoringProfile> {
+    let mut best: Option<ScoringProfile> = None;
+    let mut tried = Vec::new();
+    for config in candidates {
+        let profile = calibrate_model(model, config, progress)?;
+        tried.extend(profile.working_size_auroc.iter().copied());
+        if best
+            .as_ref()
+            .is_none_or(|b| profile.val_auroc > b.val_auroc)
+        {
+            best = Some(profile);
+        }
+    }
+    let mut best = best.context("no scoring configuration to calibrate")?;
+    best.working_size_auroc = tried;
+    Ok(best)
+}
+
+/// [`calibrate_best`], saved as the run's `scoring.json`.
+pub fn calibrate_and_save(
+    model: &TrainedModel,
+    candidates: Vec<ScoringConfig>,
+    progress: &dyn Progress,
+) -> Result<ScoringProfile> {
+    let profile = calibrate_best(model, candidates, progress)?;
+    write_json_atomic(&model.profile_path(), &profile)?;
+    Ok(profile)
+}
+
+/// Calibrates an ensemble's fused score on the members' common validation set (CutPaste copies
+/// made at the largest member working resolution, as a single model's calibration makes them at
+/// its own), with the threshold rule of single models. Fails when the members' splits differ.
+pub fn calibrate_ensemble(
+    ensemble: &Ensemble,
+    progress: &dyn Progress,
+) -> Result<EnsembleCalibration> {
+    let first = &ensemble.members[0].model;
+    let split = Split::load(&first.run.split())?;
+    for m in &ensemble.members[1..] {
+        let other = Split::load(&m.model.run.split())?;
+        if (&other.train, &other.val) != (&split.train, &split.val) {
+            fail_file!(
+                ensemble.path,
+                "members {} and {} were trained on different train/val splits; the ensemble threshold needs their common validation set (train members with one split seed, e.g. `reconad ensemble train`)",
+                first.run.root.display(),
+                m.model.run.root.display()
+            );
+        }
+    }
+    let images = first.val_images(Some(ensemble.max_working_size()))?;
+    let val_set = build_val_set(
+        &images,
+        &first.config.train.cutpaste,
+        first.config.train.seed,
+    );
+    let labels: Vec<u8> = val_set.iter().map(|s| s.label).collect();
+    progress.start("calibrating", val_set.len() as u64);
+    let mut fused = Vec::with_capacity(val_set.len());
+    let mut per_member: Vec<Vec<f64>> = vec![Vec::new(); ensemble.members.len()];
+    for part in val_set.chunks(8) {
+        let imgs: Vec<ChwImage> = part.iter().map(|s| s.image.clone()).collect();
+        for s in ensemble.score(imgs)? {
+            fused.push(s.score);
+            for (all, v) in per_member.iter_mut().zip(&s.member_scores) {
+                all.push(*v);
+            }
+        }
+        progress.advance(part.len() as u64);
+    }
+    progress.finish();
+    let threshold = choose_threshold(&fused, &labels)?;
+    Ok(EnsembleCalibration {
+        threshold: threshold.threshold,
+        threshold_rule: THRESHOLD_RULE.to_string()
+            + ", on the fused z-scores of the members' common validation set",
+        val_auroc: auroc(&fused, &labels).context("validation AUROC needs both classes")?,
+        member_val_auroc: per_member
+            .iter()
+            .map(|s| auroc(s, &labels).unwrap_or(f64::NAN))
+            .collect(),
+        val_f1: threshold.at_threshold,
+        val_normal: labels.iter().filter(|&&l| l == 0).count(),
+        val_anomalous: labels.iter().filter(|&&l| l != 0).count(),
+    })
+}
+
+/// [`calibrate_ensemble`], saved into the ensemble's definition file (atomically).
+pub fn calibrate_ensemble_and_save(
+    ensemble: &mut Ensemble,
+    progress: &dyn Progress,
+) -> Result<EnsembleCalibration> {
+    let calibration = calibrate_ensemble(ensemble, progress)?;
+    ensemble.def.calibration = Some(calibration.clone());
+    write_json_atomic(&ensemble.path, &ensemble.def)?;
+    Ok(calibration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_threshold_rule_is_the_f1_optimal_validation_score() {
+        let scores = [0.1, 0.2, 0.3, 0.35, 0.4, 0.9];
+        let labels = [0, 0, 0, 1, 0, 1];
+        let t = choose_threshold(&scores, &labels).unwrap();
+        assert_eq!(t.threshold, 0.35);
+        assert!((t.at_threshold.f1 - 0.8).abs() < 1e-12, "{t:?}");
+        assert!(choose_threshold(&[0.1, 0.2], &[0, 0]).is_err());
+    }
 }

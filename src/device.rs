@@ -5,11 +5,14 @@
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::error::BackendUnavailable;
+
 /// The burn version reconad is built against (pinned in Cargo.toml).
 pub const BURN_VERSION: &str = "0.22.1";
 
 /// A compute backend a user can ask for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
     /// burn's pure-Rust CPU backend (`flex`); always available.
@@ -42,14 +45,6 @@ impl Backend {
             Backend::Cuda => "cuda",
         }
     }
-}
-
-/// The backend asked for was not compiled in.
-#[derive(Debug, thiserror::Error)]
-#[error("backend '{asked}' is not compiled into this binary (available: {available}); rebuild with `cargo build --release --features {asked}`")]
-pub struct BackendUnavailable {
-    asked: &'static str,
-    available: String,
 }
 
 /// The device of `backend` (GPU `index` for `cuda`; `wgpu` takes the best adapter).

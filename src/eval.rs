@@ -7,28 +7,40 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::data::image_io::{self, ChwImage};
+use crate::data::image_io;
 use crate::data::{Dataset, Item, Label};
-use crate::fsutil::{write_atomic, write_json_atomic};
-use crate::inference::Scorer;
+use crate::detector::{Scorer, ScoringDescription};
+use crate::error::{fail_file, Error, Result};
+use crate::image::{ChwImage, Size};
 use crate::metrics::{auroc, f1_at, f1_max, F1Max, PixelAccumulator, PixelMetrics};
 use crate::report::heatmap::write_overlay;
-use crate::score::image_score;
+use crate::report::names::heatmap_names;
+use crate::score::fuse::image_score;
+use crate::util::fs::{write_atomic, write_json_atomic};
+use crate::util::progress::{NoProgress, Progress};
 
 /// Evaluation settings besides the scoring profile.
-#[derive(Debug, Clone, Default)]
-pub struct EvalOptions {
+#[derive(Clone, Copy)]
+pub struct EvalOptions<'a> {
     /// Threshold replacing the calibrated one.
     pub threshold: Option<f64>,
     /// Folder for heat-map overlays (`<defect>/<stem>.png`); none when `None`.
-    pub heatmaps: Option<PathBuf>,
-    /// Show a progress bar.
-    pub progress: bool,
+    pub heatmaps: Option<&'a Path>,
+    /// Where progress goes.
+    pub progress: &'a dyn Progress,
+}
+
+impl Default for EvalOptions<'_> {
+    fn default() -> Self {
+        Self {
+            threshold: None,
+            heatmaps: None,
+            progress: &NoProgress,
+        }
+    }
 }
 
 /// One test image's result (a row of `scores.csv`).
@@ -99,7 +111,7 @@ pub struct EvalMetrics {
     pub counts: Counts,
     /// The scoring used (settings, statistics, calibration results; for an ensemble its
     /// definition and calibration).
-    pub scoring: serde_json::Value,
+    pub scoring: ScoringDescription,
     /// For an ensemble: every member's metrics on its own scores.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<MemberMetrics>,
@@ -123,8 +135,7 @@ pub struct MemberMetrics {
 /// A fused map kept for the pixel metrics: the working-resolution map and the original size.
 struct KeptMap {
     map: ChwImage,
-    width: usize,
-    height: usize,
+    original: Size,
 }
 
 /// Scores every test image of `dataset` with `model` (a model or an ensemble) and computes the
@@ -137,16 +148,14 @@ pub fn evaluate(
     let started = Instant::now();
     let items = &dataset.test;
     if items.is_empty() {
-        anyhow::bail!(
-            "{}: the data set has no test images",
-            dataset.root.display()
-        );
+        fail_file!(dataset.root, "the data set has no test images");
     }
     let threshold = options.threshold.unwrap_or(model.threshold());
-    let candidates = model.top_k_candidates();
+    let candidates = model.top_k_candidates_percent();
     let members = model.members();
     let mut member_scores: Vec<Vec<f64>> = vec![Vec::new(); members.len()];
-    let bar = bar(options.progress, items.len(), "scoring");
+    let bar = options.progress;
+    bar.start("scoring", items.len() as u64);
     let mut rows = Vec::with_capacity(items.len());
     let mut by_k: Vec<Vec<f64>> = vec![Vec::new(); candidates.len()];
     let mut kept = Vec::with_capacity(items.len());
@@ -164,7 +173,7 @@ pub fn evaluate(
             for (all, &m) in member_scores.iter_mut().zip(&s.member_scores) {
                 all.push(m);
             }
-            if let Some(dir) = &options.heatmaps {
+            if let Some(dir) = options.heatmaps {
                 let scale = model.heatmap_scale(threshold);
                 write_overlay(&heatmap_path(dir, item), &s.original, &s.map, scale)?;
             }
@@ -176,14 +185,13 @@ pub fn evaluate(
                 predicted: u8::from(s.score >= threshold),
             });
             kept.push(KeptMap {
-                width: s.original.width,
-                height: s.original.height,
+                original: s.original.size(),
                 map: s.map,
             });
-            bar.inc(1);
+            bar.advance(1);
         }
     }
-    bar.finish_and_clear();
+    bar.finish();
 
     let pixel = pixel_metrics(items, &kept, options.progress)?;
     let scores: Vec<f64> = rows.iter().map(|r| r.score).collect();
@@ -257,7 +265,11 @@ pub fn evaluate(
 
 /// Pixel AUROC / AUPRO over the normal images and the anomalous images that have masks; maps
 /// are resized to the original size one image at a time and binned.
-fn pixel_metrics(items: &[Item], kept: &[KeptMap], progress: bool) -> Result<Option<PixelMetrics>> {
+fn pixel_metrics(
+    items: &[Item],
+    kept: &[KeptMap],
+    progress: &dyn Progress,
+) -> Result<Option<PixelMetrics>> {
     if !items.iter().any(|i| i.mask.is_some()) {
         return Ok(None);
     }
@@ -271,7 +283,8 @@ fn pixel_metrics(items: &[Item], kept: &[KeptMap], progress: bool) -> Result<Opt
         .step_by(step)
         .collect();
     let mut acc = PixelAccumulator::from_sample(&sample);
-    let bar = bar(progress, items.len(), "pixel metrics");
+    let bar = progress;
+    bar.start("pixel metrics", items.len() as u64);
     let pairs: Vec<(&Item, &KeptMap)> = items
         .iter()
         .zip(kept)
@@ -281,23 +294,20 @@ fn pixel_metrics(items: &[Item], kept: &[KeptMap], progress: bool) -> Result<Opt
         let prepared: Vec<(ChwImage, Option<Vec<bool>>)> = part
             .par_iter()
             .map(|(item, k)| -> Result<_> {
-                let full = k.map.resized(k.width, k.height);
+                let full = k.map.resized(k.original);
                 let mask = match &item.mask {
-                    Some(path) => Some(
-                        image_io::load_mask(path, &item.path, (k.width as u32, k.height as u32))?
-                            .data,
-                    ),
+                    Some(path) => Some(image_io::load_mask(path, &item.path, k.original)?.data),
                     None => None,
                 };
                 Ok((full, mask))
             })
             .collect::<Result<_>>()?;
         for (full, mask) in &prepared {
-            acc.add(&full.data, mask.as_deref(), full.width, full.height);
-            bar.inc(1);
+            acc.add(&full.data, mask.as_deref(), full.size());
+            bar.advance(1);
         }
     }
-    bar.finish_and_clear();
+    bar.finish();
     Ok(acc.finish())
 }
 
@@ -310,8 +320,10 @@ pub fn heatmap_path(dir: &Path, item: &Item) -> PathBuf {
 /// Writes `metrics.json` and `scores.csv` into `out` (atomically).
 pub fn write_outputs(out: &Path, metrics: &EvalMetrics, rows: &[ImageRow]) -> Result<()> {
     write_json_atomic(&out.join("metrics.json"), metrics)?;
+    let csv_error = |e: csv::Error| Error::file(out.join("scores.csv"), e.to_string());
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(["path", "defect", "label", "score", "predicted"])?;
+    w.write_record(["path", "defect", "label", "score", "predicted"])
+        .map_err(csv_error)?;
     for r in rows {
         w.write_record([
             r.path.display().to_string(),
@@ -319,9 +331,12 @@ pub fn write_outputs(out: &Path, metrics: &EvalMetrics, rows: &[ImageRow]) -> Re
             r.label.to_string(),
             format!("{:.6}", r.score),
             r.predicted.to_string(),
-        ])?;
+        ])
+        .map_err(csv_error)?;
     }
-    let bytes = w.into_inner().context("writing scores.csv")?;
+    let bytes = w
+        .into_inner()
+        .map_err(|e| Error::file(out.join("scores.csv"), e.to_string()))?;
     write_atomic(&out.join("scores.csv"), &bytes)?;
     Ok(())
 }
@@ -354,7 +369,7 @@ pub fn summary_table(m: &EvalMetrics) -> String {
         .iter()
         .map(|t| format!("{}%: {}", t.top_k, f(t.image_auroc)))
         .collect();
-    if let Some(k) = m.scoring.pointer("/config/top_k") {
+    if let Some(k) = m.scoring.top_k_percent() {
         s += &format!(
             "  top-k {k} % (chosen on CutPaste-val); test AUROC by k: {}\n",
             ks.join(", ")
@@ -374,21 +389,54 @@ pub fn summary_table(m: &EvalMetrics) -> String {
     s
 }
 
-fn bar(show: bool, len: usize, what: &'static str) -> ProgressBar {
-    if !show {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(len as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} ({elapsed})")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(what);
-    bar
+/// One scored file of [`predict`].
+#[derive(Debug, Clone, Serialize)]
+pub struct Prediction {
+    /// The image file.
+    pub path: PathBuf,
+    /// Image score.
+    pub score: f64,
+    /// 0 normal, 1 anomaly (score ≥ threshold).
+    pub label: u8,
+    /// Heat-map overlay written for it, if asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heatmap: Option<PathBuf>,
 }
 
-/// Progress bar for calibration (hidden unless `show`).
-pub fn calibration_bar(show: bool) -> ProgressBar {
-    bar(show, 0, "calibrating")
+/// Scores image files with `model` in chunks, labels them at `threshold`, writes a heat map per
+/// image into `heatmaps` (names from [`heatmap_names`]) and hands each result to `emit` as soon
+/// as its chunk is done.
+pub fn predict(
+    model: &dyn Scorer,
+    files: &[PathBuf],
+    threshold: f64,
+    heatmaps: Option<&Path>,
+    mut emit: impl FnMut(Prediction) -> Result<()>,
+) -> Result<()> {
+    let names = heatmap_names(files);
+    let chunk = model.chunk();
+    for (part, part_names) in files.chunks(chunk).zip(names.chunks(chunk)) {
+        let images = part
+            .par_iter()
+            .map(|p| model.load_image(p))
+            .collect::<Result<Vec<_>>>()?;
+        for ((path, name), scored) in part.iter().zip(part_names).zip(model.score(images)?) {
+            let heatmap = match heatmaps {
+                Some(dir) => {
+                    let png = dir.join(name);
+                    let scale = model.heatmap_scale(threshold);
+                    write_overlay(&png, &scored.original, &scored.map, scale)?;
+                    Some(png)
+                }
+                None => None,
+            };
+            emit(Prediction {
+                path: path.clone(),
+                score: scored.score,
+                label: u8::from(scored.score >= threshold),
+                heatmap,
+            })?;
+        }
+    }
+    Ok(())
 }

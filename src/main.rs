@@ -1,11 +1,7 @@
-use std::process::ExitCode;
+//! The `reconad` binary: parse the command line, run the command, exit 0 or 1.
 
-fn main() -> ExitCode {
-    match reconad::cli::run() {
-        Ok(code) => code,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
 }

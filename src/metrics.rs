@@ -9,6 +9,8 @@ use image::{GrayImage, Luma};
 use imageproc::region_labelling::{connected_components, Connectivity};
 use serde::{Deserialize, Serialize};
 
+use crate::image::Size;
+
 /// Area under the ROC curve of `scores` (higher = more anomalous) against `labels` (1 anomaly,
 /// 0 normal). `None` when either class is absent or a score is NaN.
 pub fn auroc(scores: &[f64], labels: &[u8]) -> Option<f64> {
@@ -226,7 +228,8 @@ impl PixelAccumulator {
 
     /// Adds one image's `map` (row-major, `width` x `height`) with its ground-truth `mask`
     /// (`None` = all normal).
-    pub fn add(&mut self, map: &[f32], mask: Option<&[bool]>, width: usize, height: usize) {
+    pub fn add(&mut self, map: &[f32], mask: Option<&[bool]>, size: Size) {
+        let Size { width, height } = size;
         assert_eq!(map.len(), width * height, "map has width*height values");
         let Some(mask) = mask else {
             for &v in map {
@@ -409,7 +412,7 @@ mod tests {
         for (map, mask) in maps.iter().zip(masks) {
             let mask: Vec<bool> = mask.bytes().map(|b| b == b'1').collect();
             let any = mask.iter().any(|&m| m);
-            acc.add(map, any.then_some(mask.as_slice()), 7, 6);
+            acc.add(map, any.then_some(mask.as_slice()), Size::new(7, 6));
         }
         let m = acc.finish().unwrap();
         assert_eq!(m.regions, 4);
@@ -436,10 +439,10 @@ mod tests {
         let lo = map.iter().copied().fold(f32::MAX, f32::min);
         let hi = map.iter().copied().fold(f32::MIN, f32::max);
         let mut uniform = PixelAccumulator::with_bins(f64::from(lo), f64::from(hi), 64);
-        uniform.add(&map, Some(&mask), 100, 100);
+        uniform.add(&map, Some(&mask), Size::square(100));
         let sample: Vec<f32> = map.iter().step_by(3).copied().collect();
         let mut quantile = PixelAccumulator::from_sample(&sample);
-        quantile.add(&map, Some(&mask), 100, 100);
+        quantile.add(&map, Some(&mask), Size::square(100));
         let scores: Vec<f64> = map.iter().map(|&v| f64::from(v)).collect();
         let labels: Vec<u8> = mask.iter().map(|&b| u8::from(b)).collect();
         let exact = auroc(&scores, &labels).unwrap();
@@ -456,7 +459,7 @@ mod tests {
         let map: Vec<f32> = (0..100).map(|i| i as f32 / 100.0).collect();
         let mask: Vec<bool> = (0..100).map(|i| i % 3 == 0 || i > 70).collect();
         let mut acc = PixelAccumulator::with_bins(0.0, 1.0, 4);
-        acc.add(&map, Some(&mask), 10, 10);
+        acc.add(&map, Some(&mask), Size::square(10));
         let m = acc.finish().unwrap();
         let scores: Vec<f64> = map.iter().map(|&v| f64::from(v)).collect();
         let labels: Vec<u8> = mask.iter().map(|&b| u8::from(b)).collect();
@@ -465,7 +468,7 @@ mod tests {
         assert!(m.auroc_error_bound > 0.0);
         // No anomalies: no pixel metrics.
         let mut none = PixelAccumulator::new(0.0, 1.0);
-        none.add(&map, None, 10, 10);
+        none.add(&map, None, Size::square(10));
         assert_eq!(none.finish(), None);
     }
 }

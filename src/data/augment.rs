@@ -1,19 +1,13 @@
-//! Training-time augmentation (SPEC §4) and the batch loader: random rescale (long side uniform in
-//! a range), random crop, resize to the batch's input size; each batch draws its input size from a
-//! list (multi-scale batches). Optional input corruption for denoising training (the target stays
-//! the clean image). Batches are built on a background thread, samples in parallel, each from its
-//! own seeded stream, so the result does not depend on thread timing.
+//! Training-time augmentation (SPEC §4): random rescale (long side uniform in a range), random
+//! crop, resize to the batch's input size; optional input corruption for denoising training (the
+//! target stays the clean image). Every random choice comes from a seeded stream
+//! ([`stream_seed`]); the batch loader that uses this is [`super::loader`].
 
-use std::sync::mpsc::{sync_channel, Receiver};
-use std::sync::Arc;
-
-use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::image_io::ChwImage;
+use crate::image::{ChwImage, Size};
 
 /// Input corruption for denoising / inpainting training (never CutPaste, so the CutPaste
 /// validation stays unbiased).
@@ -81,21 +75,6 @@ impl AugmentConfig {
     }
 }
 
-/// Resizes an image so its long side is `side` (aspect kept).
-pub fn fit_long_side(image: &ChwImage, side: usize) -> ChwImage {
-    let (w, h) = long_side_size(image.width, image.height, side);
-    image.resized(w, h)
-}
-
-/// The (width, height) of a `width` x `height` image rescaled so that its long side is `side`
-/// (aspect kept, each side at least 1).
-pub fn long_side_size(width: usize, height: usize, side: usize) -> (usize, usize) {
-    let scale = side as f64 / width.max(height) as f64;
-    let w = ((width as f64 * scale).round() as usize).max(1);
-    let h = ((height as f64 * scale).round() as usize).max(1);
-    (w, h)
-}
-
 /// One augmented sample of `size` x `size` from `image` (already at the top of the rescale range).
 pub fn augment(
     image: &ChwImage,
@@ -104,11 +83,13 @@ pub fn augment(
     rng: &mut ChaCha8Rng,
 ) -> ChwImage {
     let long = rng.random_range(config.rescale.0..=config.rescale.1) as usize;
-    let scaled = fit_long_side(image, long);
+    let scaled = image.fit_long_side(long);
     let crop = size.min(scaled.width).min(scaled.height);
     let x = rng.random_range(0..=scaled.width - crop);
     let y = rng.random_range(0..=scaled.height - crop);
-    scaled.crop(x, y, crop, crop).resized(size, size)
+    scaled
+        .crop(x, y, Size::square(crop))
+        .resized(Size::square(size))
 }
 
 /// Applies the corruption to a copy of `image`.
@@ -143,15 +124,6 @@ pub fn corrupt(image: &ChwImage, corruption: &Corruption, rng: &mut ChaCha8Rng) 
     out
 }
 
-/// Which images make one batch, and at which input size.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BatchPlan {
-    /// Input side of the batch.
-    pub size: usize,
-    /// Indices into the training images.
-    pub indices: Vec<usize>,
-}
-
 /// Seed of a sub-stream identified by `parts`.
 pub fn stream_seed(seed: u64, parts: &[u64]) -> u64 {
     let mut h = seed ^ 0x5DEE_CE66_D1CE_4E5B;
@@ -162,107 +134,13 @@ pub fn stream_seed(seed: u64, parts: &[u64]) -> u64 {
     h
 }
 
-/// The batches of one epoch: a seeded shuffle cut into batches of `batch_size` (a last batch of
-/// one image is dropped, since BatchNorm needs two), each with an input size drawn from the list.
-pub fn plan_epoch(
-    n_images: usize,
-    batch_size: usize,
-    input_sizes: &[usize],
-    seed: u64,
-    epoch: usize,
-) -> Vec<BatchPlan> {
-    let mut rng = ChaCha8Rng::seed_from_u64(stream_seed(seed, &[1, epoch as u64]));
-    let mut order: Vec<usize> = (0..n_images).collect();
-    order.shuffle(&mut rng);
-    order
-        .chunks(batch_size.max(1))
-        .filter(|c| c.len() >= 2 || n_images == 1)
-        .map(|c| BatchPlan {
-            size: input_sizes[rng.random_range(0..input_sizes.len())],
-            indices: c.to_vec(),
-        })
-        .collect()
-}
-
-/// A batch of inputs and targets, NCHW.
-#[derive(Debug, Clone)]
-pub struct Batch {
-    /// Number of images.
-    pub n: usize,
-    /// Channels.
-    pub channels: usize,
-    /// Side.
-    pub size: usize,
-    /// Model inputs (corrupted when corruption is on).
-    pub input: Vec<f32>,
-    /// Clean targets.
-    pub target: Vec<f32>,
-}
-
-/// Builds the batch `index` of `epoch` (samples in parallel, each with its own stream).
-pub fn make_batch(
-    images: &[ChwImage],
-    plan: &BatchPlan,
-    config: &AugmentConfig,
-    seed: u64,
-    epoch: usize,
-    index: usize,
-) -> Batch {
-    let samples: Vec<(ChwImage, ChwImage)> = plan
-        .indices
-        .par_iter()
-        .enumerate()
-        .map(|(k, &i)| {
-            let mut rng = ChaCha8Rng::seed_from_u64(stream_seed(
-                seed,
-                &[2, epoch as u64, index as u64, k as u64],
-            ));
-            let clean = augment(&images[i], plan.size, config, &mut rng);
-            let input = corrupt(&clean, &config.corruption, &mut rng);
-            (input, clean)
-        })
-        .collect();
-    let channels = images[plan.indices[0]].channels;
-    let mut batch = Batch {
-        n: samples.len(),
-        channels,
-        size: plan.size,
-        input: Vec::with_capacity(samples.len() * channels * plan.size * plan.size),
-        target: Vec::with_capacity(samples.len() * channels * plan.size * plan.size),
-    };
-    for (input, clean) in samples {
-        batch.input.extend(input.data);
-        batch.target.extend(clean.data);
-    }
-    batch
-}
-
-/// Builds the batches of an epoch on a background thread, at most two ahead of the consumer.
-pub fn spawn_loader(
-    images: Arc<Vec<ChwImage>>,
-    plans: Vec<BatchPlan>,
-    config: AugmentConfig,
-    seed: u64,
-    epoch: usize,
-) -> Receiver<Batch> {
-    let (tx, rx) = sync_channel(2);
-    std::thread::spawn(move || {
-        for (index, plan) in plans.iter().enumerate() {
-            let batch = make_batch(&images, plan, &config, seed, epoch, index);
-            if tx.send(batch).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::SeedableRng;
 
     fn ramp(w: usize, h: usize) -> ChwImage {
-        let mut img = ChwImage::zeros(1, h, w);
+        let mut img = ChwImage::zeros(1, Size::new(w, h));
         for y in 0..h {
             for x in 0..w {
                 img.data[y * w + x] = (x + y) as f32 / (w + h) as f32;
@@ -288,25 +166,6 @@ mod tests {
     }
 
     #[test]
-    fn epochs_cover_every_image_once_with_sizes_from_the_list() {
-        let plans = plan_epoch(10, 4, &[16, 32], 7, 3);
-        let mut seen: Vec<usize> = plans.iter().flat_map(|p| p.indices.clone()).collect();
-        seen.sort();
-        assert_eq!(seen, (0..8).chain(8..10).collect::<Vec<_>>());
-        assert!(plans.iter().all(|p| [16, 32].contains(&p.size)));
-        assert_eq!(plans, plan_epoch(10, 4, &[16, 32], 7, 3));
-        assert_ne!(plans, plan_epoch(10, 4, &[16, 32], 7, 4));
-        // A trailing single image is dropped (BatchNorm needs two).
-        assert_eq!(
-            plan_epoch(9, 4, &[16], 1, 0)
-                .iter()
-                .map(|p| p.indices.len())
-                .sum::<usize>(),
-            8
-        );
-    }
-
-    #[test]
     fn corruption_changes_the_input_only() {
         let img = ramp(16, 16);
         let mut rng = ChaCha8Rng::seed_from_u64(3);
@@ -322,19 +181,5 @@ mod tests {
         );
         let zeros = masked.data.iter().filter(|&&v| v == 0.0).count();
         assert!((16..256).contains(&zeros), "{zeros}");
-        let loader = spawn_loader(
-            Arc::new(vec![img.clone(), img.clone(), img]),
-            plan_epoch(3, 2, &[8], 1, 0),
-            AugmentConfig {
-                rescale: (16, 16),
-                input_sizes: vec![8],
-                corruption: Corruption::Gaussian { sigma: 0.1 },
-            },
-            1,
-            0,
-        );
-        let batch = loader.recv().unwrap();
-        assert_eq!((batch.n, batch.channels, batch.size), (2, 1, 8));
-        assert_ne!(batch.input, batch.target);
     }
 }

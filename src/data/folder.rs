@@ -14,7 +14,7 @@ use super::split::seeded_holdout;
 use super::{
     list_images, list_subdirs, name_of, require_dir, stem, Dataset, Finding, Item, Label, Part,
 };
-use crate::error::{DataError, DataResult};
+use crate::error::{Error, Result};
 
 /// Default share of the normal folder held out as normal test images when no folder of normal
 /// test images is given.
@@ -40,14 +40,14 @@ pub struct FolderSpec {
 }
 
 /// Discovers a folder data set.
-pub fn open_folder(spec: &FolderSpec) -> DataResult<Dataset> {
+pub fn open_folder(spec: &FolderSpec) -> Result<Dataset> {
     require_dir(&spec.normal, "folder of normal images")?;
     let mut ignored = Vec::new();
     let mut findings = Vec::new();
     let (normal, others) = list_images(&spec.normal)?;
     ignored.extend(others);
     if normal.is_empty() {
-        return Err(DataError::EmptyTrain {
+        return Err(Error::EmptyTrain {
             path: spec.normal.clone(),
         });
     }
@@ -56,8 +56,8 @@ pub fn open_folder(spec: &FolderSpec) -> DataResult<Dataset> {
         Some(dir) => {
             require_dir(dir, "folder of normal test images")?;
             if same_dir(dir, &spec.normal) {
-                return Err(DataError::InvalidSetting {
-                    name: "normal_test",
+                return Err(Error::InvalidSetting {
+                    name: "normal_test".into(),
                     value: dir.display().to_string(),
                     reason: "is the folder of normal training images; test images must not be trained on".into(),
                 });
@@ -69,8 +69,8 @@ pub fn open_folder(spec: &FolderSpec) -> DataResult<Dataset> {
         None if spec.abnormal.is_empty() => (normal, Vec::new()),
         None => {
             seeded_holdout(&normal, spec.normal_test_fraction, spec.seed).map_err(|reason| {
-                DataError::InvalidSetting {
-                    name: "normal_test_fraction",
+                Error::InvalidSetting {
+                    name: "normal_test_fraction".into(),
                     value: spec.normal_test_fraction.to_string(),
                     reason: format!(
                         "cannot hold out normal test images from {}: {reason}",
@@ -189,7 +189,7 @@ fn same_dir(a: &Path, b: &Path) -> bool {
 fn discover_masks(
     dir: &Path,
     ignored: &mut Vec<PathBuf>,
-) -> DataResult<BTreeMap<(Option<String>, String), PathBuf>> {
+) -> Result<BTreeMap<(Option<String>, String), PathBuf>> {
     let mut masks = BTreeMap::new();
     let mut add = |sub: Option<String>, files: Vec<PathBuf>| {
         for mask in files {

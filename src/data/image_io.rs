@@ -9,40 +9,12 @@ use image::imageops::FilterType;
 use image::{DynamicImage, ImageBuffer, ImageReader, Luma, Rgb};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{DataError, DataResult};
-
-/// An image as a planar `f32` buffer: `data[c * height * width + y * width + x]`, values in [0, 1].
-#[derive(Debug, Clone, PartialEq)]
-pub struct ChwImage {
-    /// Number of channels (1 gray, 3 RGB).
-    pub channels: usize,
-    /// Height in pixels.
-    pub height: usize,
-    /// Width in pixels.
-    pub width: usize,
-    /// Pixel values, channel-major.
-    pub data: Vec<f32>,
-}
-
-impl ChwImage {
-    /// A zero-filled image.
-    pub fn zeros(channels: usize, height: usize, width: usize) -> Self {
-        Self {
-            channels,
-            height,
-            width,
-            data: vec![0.0; channels * height * width],
-        }
-    }
-
-    /// The value at channel `c`, row `y`, column `x`.
-    pub fn get(&self, c: usize, y: usize, x: usize) -> f32 {
-        self.data[(c * self.height + y) * self.width + x]
-    }
-}
+use crate::error::{Error, Result};
+use crate::image::{ChwImage, Size};
 
 /// How many channels images are decoded to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum ChannelMode {
     /// Gray if every training image is gray, RGB otherwise.
@@ -86,13 +58,13 @@ pub struct ImageInfo {
 
 impl ImageInfo {
     /// Reads size and pixel format of a decoded image.
-    pub fn of(path: &Path, image: &DynamicImage) -> DataResult<Self> {
+    pub fn of(path: &Path, image: &DynamicImage) -> Result<Self> {
         let color = image.color();
         let channels = match color.channel_count() {
             1 | 2 => 1,
             3 | 4 => 3,
             _ => {
-                return Err(DataError::UnsupportedFormat {
+                return Err(Error::UnsupportedFormat {
                     path: path.to_path_buf(),
                     format: format!("{color:?}"),
                 })
@@ -109,25 +81,25 @@ impl ImageInfo {
 }
 
 /// Decodes an image file, naming the file in any error.
-pub fn decode(path: &Path) -> DataResult<DynamicImage> {
+pub fn decode(path: &Path) -> Result<DynamicImage> {
     let reader = ImageReader::open(path)
-        .map_err(|e| DataError::io(path, e))?
+        .map_err(|e| Error::io(path, e))?
         .with_guessed_format()
-        .map_err(|e| DataError::io(path, e))?;
-    reader.decode().map_err(|e| DataError::Decode {
+        .map_err(|e| Error::io(path, e))?;
+    reader.decode().map_err(|e| Error::Decode {
         path: path.to_path_buf(),
         source: e,
     })
 }
 
 /// Reads only an image's header: size and pixel format, without decoding the pixels.
-pub fn probe(path: &Path) -> DataResult<ImageInfo> {
+pub fn probe(path: &Path) -> Result<ImageInfo> {
     use image::ImageDecoder;
     let reader = ImageReader::open(path)
-        .map_err(|e| DataError::io(path, e))?
+        .map_err(|e| Error::io(path, e))?
         .with_guessed_format()
-        .map_err(|e| DataError::io(path, e))?;
-    let decoder = reader.into_decoder().map_err(|e| DataError::Decode {
+        .map_err(|e| Error::io(path, e))?;
+    let decoder = reader.into_decoder().map_err(|e| Error::Decode {
         path: path.to_path_buf(),
         source: e,
     })?;
@@ -146,8 +118,9 @@ pub fn probe(path: &Path) -> DataResult<ImageInfo> {
 }
 
 /// Converts a decoded image to a CHW buffer with `channels` channels (1 or 3), resized to
-/// `size` = (width, height) with a triangle (bilinear, anti-aliased) filter when given.
-pub fn to_chw(image: &DynamicImage, channels: usize, size: Option<(u32, u32)>) -> ChwImage {
+/// `size` with a triangle (bilinear, anti-aliased) filter when given.
+pub fn to_chw(image: &DynamicImage, channels: usize, size: Option<Size>) -> ChwImage {
+    let size = size.map(|s| (s.width as u32, s.height as u32));
     match channels {
         1 => {
             let mut gray: ImageBuffer<Luma<f32>, Vec<f32>> = image.to_luma32f();
@@ -190,7 +163,7 @@ pub fn to_chw(image: &DynamicImage, channels: usize, size: Option<(u32, u32)>) -
 }
 
 /// Decodes `path` into a CHW buffer with `channels` channels, optionally resized.
-pub fn load_chw(path: &Path, channels: usize, size: Option<(u32, u32)>) -> DataResult<ChwImage> {
+pub fn load_chw(path: &Path, channels: usize, size: Option<Size>) -> Result<ChwImage> {
     Ok(to_chw(&decode(path)?, channels, size))
 }
 
@@ -232,29 +205,29 @@ pub fn to_mask(image: &DynamicImage) -> Mask {
     }
 }
 
-/// Loads a mask and checks that its size equals `image_size` (width, height) of `image_path`.
-pub fn load_mask(path: &Path, image_path: &Path, image_size: (u32, u32)) -> DataResult<Mask> {
+/// Loads a mask and checks that its size equals `image_size` of `image_path`.
+pub fn load_mask(path: &Path, image_path: &Path, image_size: Size) -> Result<Mask> {
     let decoded = decode(path)?;
     check_mask_size(
         path,
         image_path,
         (decoded.width(), decoded.height()),
-        image_size,
+        (image_size.width as u32, image_size.height as u32),
     )?;
     Ok(to_mask(&decoded))
 }
 
-/// Fails with [`DataError::MaskSizeMismatch`] when the two sizes differ.
+/// Fails with [`Error::MaskSizeMismatch`] when the two sizes differ.
 pub fn check_mask_size(
     mask: &Path,
     image: &Path,
     mask_size: (u32, u32),
     image_size: (u32, u32),
-) -> DataResult<()> {
+) -> Result<()> {
     if mask_size == image_size {
         return Ok(());
     }
-    Err(DataError::MaskSizeMismatch {
+    Err(Error::MaskSizeMismatch {
         mask: mask.to_path_buf(),
         image: image.to_path_buf(),
         mask_w: mask_size.0,
@@ -262,53 +235,4 @@ pub fn check_mask_size(
         image_w: image_size.0,
         image_h: image_size.1,
     })
-}
-
-impl ChwImage {
-    /// Resized copy (triangle filter, anti-aliased when shrinking).
-    pub fn resized(&self, width: usize, height: usize) -> ChwImage {
-        if (width, height) == (self.width, self.height) {
-            return self.clone();
-        }
-        let plane = self.width * self.height;
-        let mut data = Vec::with_capacity(self.channels * width * height);
-        for c in 0..self.channels {
-            let src: ImageBuffer<Luma<f32>, Vec<f32>> = ImageBuffer::from_raw(
-                self.width as u32,
-                self.height as u32,
-                self.data[c * plane..(c + 1) * plane].to_vec(),
-            )
-            .expect("plane has width*height values");
-            let dst =
-                image::imageops::resize(&src, width as u32, height as u32, FilterType::Triangle);
-            data.extend(dst.into_raw());
-        }
-        ChwImage {
-            channels: self.channels,
-            height,
-            width,
-            data,
-        }
-    }
-
-    /// The `width` x `height` region whose top-left corner is (`x`, `y`).
-    pub fn crop(&self, x: usize, y: usize, width: usize, height: usize) -> ChwImage {
-        assert!(
-            x + width <= self.width && y + height <= self.height,
-            "crop inside the image"
-        );
-        let mut data = Vec::with_capacity(self.channels * width * height);
-        for c in 0..self.channels {
-            for row in y..y + height {
-                let start = (c * self.height + row) * self.width + x;
-                data.extend_from_slice(&self.data[start..start + width]);
-            }
-        }
-        ChwImage {
-            channels: self.channels,
-            height,
-            width,
-            data,
-        }
-    }
 }

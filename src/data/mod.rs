@@ -5,11 +5,12 @@
 //! [`split`] divides its normal training images into train/val, [`image_io`] decodes images into
 //! CHW `f32` buffers, and [`check`] decodes everything once to report problems.
 
+pub mod anomaly;
 pub mod augment;
 pub mod check;
-pub mod cutpaste;
 pub mod folder;
 pub mod image_io;
+pub mod loader;
 pub mod mvtec;
 pub mod split;
 pub mod synth;
@@ -18,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{DataError, DataResult};
+use crate::error::{Error, Result};
 
 /// File extensions (lower case) that are read as images.
 pub const IMAGE_EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
@@ -172,11 +173,11 @@ pub fn is_image_file(path: &Path) -> bool {
 
 /// Lists the entries of `dir`: image files and the other (ignored) files, both sorted.
 /// Sub-folders are not descended into.
-pub fn list_images(dir: &Path) -> DataResult<(Vec<PathBuf>, Vec<PathBuf>)> {
+pub fn list_images(dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
     let mut images = Vec::new();
     let mut others = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(|e| DataError::io(dir, e))? {
-        let entry = entry.map_err(|e| DataError::io(dir, e))?;
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
         let path = entry.path();
         if path.is_dir() {
             continue;
@@ -193,10 +194,10 @@ pub fn list_images(dir: &Path) -> DataResult<(Vec<PathBuf>, Vec<PathBuf>)> {
 }
 
 /// Sorted sub-folders of `dir` (hidden ones skipped).
-pub(crate) fn list_subdirs(dir: &Path) -> DataResult<Vec<PathBuf>> {
+pub(crate) fn list_subdirs(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut dirs = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(|e| DataError::io(dir, e))? {
-        let entry = entry.map_err(|e| DataError::io(dir, e))?;
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
         let path = entry.path();
         let hidden = entry.file_name().to_string_lossy().starts_with('.');
         if path.is_dir() && !hidden {
@@ -221,14 +222,52 @@ pub fn stem(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// Fails with [`DataError::MissingDir`] when `dir` is not a folder.
-pub(crate) fn require_dir(dir: &Path, what: &str) -> DataResult<()> {
+/// Fails with [`Error::MissingDir`] when `dir` is not a folder.
+pub(crate) fn require_dir(dir: &Path, what: &str) -> Result<()> {
     if dir.is_dir() {
         Ok(())
     } else {
-        Err(DataError::MissingDir {
+        Err(Error::MissingDir {
             path: dir.to_path_buf(),
             what: what.to_string(),
         })
     }
+}
+
+/// Opens one MVTec AD category: `path` itself, or `path/category` under a root of categories.
+/// Fails, listing what was found, when `path` holds several categories and none is named.
+pub fn open_dataset(path: &Path, category: Option<&str>) -> Result<Dataset> {
+    let dirs = mvtec::category_dirs(path, category)?;
+    match dirs.as_slice() {
+        [dir] => mvtec::open_category(dir),
+        _ => Err(Error::Unusable(format!(
+            "{}: {} categories found ({}); name one",
+            path.display(),
+            dirs.len(),
+            dirs.iter()
+                .map(|d| name_of(d, "?"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// The image files named by `paths`: files as given, folders expanded to their images (sorted).
+/// Fails naming a path that does not exist or a folder without images.
+pub fn collect_image_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let (found, _) = list_images(path)?;
+            if found.is_empty() {
+                return Err(Error::file(path, "no images in this folder"));
+            }
+            files.extend(found);
+        } else if path.is_file() {
+            files.push(path.clone());
+        } else {
+            return Err(Error::file(path, "no such file or folder"));
+        }
+    }
+    Ok(files)
 }

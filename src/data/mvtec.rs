@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::{
     list_images, list_subdirs, name_of, require_dir, stem, Dataset, Finding, Item, Label, Part,
 };
-use crate::error::{DataError, DataResult};
+use crate::error::{Error, Result};
 
 /// Name of the folder of normal images in `train/` and `test/`.
 pub const GOOD: &str = "good";
@@ -19,9 +19,9 @@ pub fn is_category(dir: &Path) -> bool {
 
 /// The category folders to use: `root/category` when a category is named, `root` itself when it
 /// is a category, otherwise every category folder below `root`.
-pub fn category_dirs(root: &Path, category: Option<&str>) -> DataResult<Vec<PathBuf>> {
+pub fn category_dirs(root: &Path, category: Option<&str>) -> Result<Vec<PathBuf>> {
     require_dir(root, "data set root")?;
-    let subdirs = || -> DataResult<Vec<PathBuf>> {
+    let subdirs = || -> Result<Vec<PathBuf>> {
         Ok(list_subdirs(root)?
             .into_iter()
             .filter(|d| is_category(d))
@@ -36,7 +36,7 @@ pub fn category_dirs(root: &Path, category: Option<&str>) -> DataResult<Vec<Path
             return Ok(vec![root.to_path_buf()]);
         }
         let available: Vec<String> = subdirs()?.iter().map(|d| name_of(d, "")).collect();
-        return Err(DataError::UnknownCategory {
+        return Err(Error::UnknownCategory {
             path: dir,
             available: if available.is_empty() {
                 "none".into()
@@ -50,7 +50,7 @@ pub fn category_dirs(root: &Path, category: Option<&str>) -> DataResult<Vec<Path
     }
     let found = subdirs()?;
     if found.is_empty() {
-        return Err(DataError::NotADataset {
+        return Err(Error::NotADataset {
             path: root.to_path_buf(),
         });
     }
@@ -68,7 +68,7 @@ pub fn mask_path(category_dir: &Path, defect: &str, image: &Path) -> PathBuf {
 /// Discovers one MVTec AD category. Fails when the folder, `train/good` or its images are
 /// missing; everything else it notices (masks without an image, anomalies without a mask, extra
 /// folders) is recorded as a [`Finding`].
-pub fn open_category(dir: &Path) -> DataResult<Dataset> {
+pub fn open_category(dir: &Path) -> Result<Dataset> {
     require_dir(dir, "MVTec AD category")?;
     let train_dir = dir.join("train");
     require_dir(
@@ -86,7 +86,7 @@ pub fn open_category(dir: &Path) -> DataResult<Dataset> {
     let (train_images, others) = list_images(&good_dir)?;
     ignored.extend(others);
     if train_images.is_empty() {
-        return Err(DataError::EmptyTrain { path: good_dir });
+        return Err(Error::EmptyTrain { path: good_dir });
     }
     for extra in list_subdirs(&train_dir)?
         .into_iter()
@@ -182,7 +182,7 @@ pub fn open_category(dir: &Path) -> DataResult<Dataset> {
 fn discover_masks(
     gt_dir: &Path,
     ignored: &mut Vec<PathBuf>,
-) -> DataResult<BTreeMap<(String, String), PathBuf>> {
+) -> Result<BTreeMap<(String, String), PathBuf>> {
     let mut masks = BTreeMap::new();
     if !gt_dir.is_dir() {
         return Ok(masks);

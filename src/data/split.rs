@@ -10,8 +10,8 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::{Dataset, Item};
-use crate::error::{DataError, DataResult};
-use crate::fsutil;
+use crate::error::{Error, Result};
+use crate::util::fs as fsutil;
 
 /// Default share of normal training images held out for validation.
 pub const DEFAULT_VAL_FRACTION: f64 = 0.10;
@@ -69,10 +69,10 @@ pub struct Split {
 impl Split {
     /// Splits the normal training images of `dataset`: `val_fraction` of them (rounded, at least
     /// one) go to validation, chosen by a shuffle seeded with `seed`.
-    pub fn new(dataset: &Dataset, val_fraction: f64, seed: u64) -> DataResult<Self> {
+    pub fn new(dataset: &Dataset, val_fraction: f64, seed: u64) -> Result<Self> {
         if !(val_fraction > 0.0 && val_fraction <= 0.5) {
-            return Err(DataError::InvalidSetting {
-                name: "val_fraction",
+            return Err(Error::InvalidSetting {
+                name: "val_fraction".into(),
                 value: val_fraction.to_string(),
                 reason: "must be in (0, 0.5] (0.1 default, 0.15 an option)".into(),
             });
@@ -83,7 +83,7 @@ impl Split {
             .map(|i| relative_to(&i.path, &dataset.root))
             .collect();
         let (train, val) = seeded_holdout(&relative, val_fraction, seed).map_err(|reason| {
-            DataError::SplitMismatch {
+            Error::SplitMismatch {
                 path: dataset.root.clone(),
                 reason: format!("cannot split the normal training images: {reason}"),
             }
@@ -99,15 +99,29 @@ impl Split {
     }
 
     /// Writes the split as JSON (atomically).
-    pub fn save(&self, path: &Path) -> DataResult<()> {
+    pub fn save(&self, path: &Path) -> Result<()> {
         fsutil::write_json_atomic(path, self)
     }
 
+    /// Saves the split, reads it back and maps it onto `dataset`, so a broken file fails now.
+    pub fn save_checked(&self, dataset: &Dataset, path: &Path) -> Result<()> {
+        self.save(path)?;
+        let loaded = Split::load(path)?;
+        if &loaded != self {
+            return Err(Error::file(
+                path,
+                "split read back differs from the one written",
+            ));
+        }
+        loaded.resolve(dataset, path)?;
+        Ok(())
+    }
+
     /// Reads a split written by [`Split::save`].
-    pub fn load(path: &Path) -> DataResult<Self> {
+    pub fn load(path: &Path) -> Result<Self> {
         let split: Split = fsutil::read_json(path)?;
         if split.version != SPLIT_FORMAT_VERSION {
-            return Err(DataError::SplitMismatch {
+            return Err(Error::SplitMismatch {
                 path: path.to_path_buf(),
                 reason: format!(
                     "format version {} is not the supported version {SPLIT_FORMAT_VERSION}",
@@ -121,8 +135,8 @@ impl Split {
     /// Maps the split back onto `dataset`'s items, checking that it covers exactly the data
     /// set's normal training images with no image in both parts. `origin` names the split file
     /// in errors.
-    pub fn resolve(&self, dataset: &Dataset, origin: &Path) -> DataResult<(Vec<Item>, Vec<Item>)> {
-        let mismatch = |reason: String| DataError::SplitMismatch {
+    pub fn resolve(&self, dataset: &Dataset, origin: &Path) -> Result<(Vec<Item>, Vec<Item>)> {
+        let mismatch = |reason: String| Error::SplitMismatch {
             path: origin.to_path_buf(),
             reason,
         };

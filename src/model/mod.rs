@@ -1,4 +1,6 @@
-//! The model (SPEC §3): a U-Net convolutional autoencoder and its reconstruction loss.
+//! The model (SPEC §3): a U-Net convolutional autoencoder, its reconstruction loss and its
+//! published weights.
 
 pub mod loss;
 pub mod unet;
+pub mod weights;

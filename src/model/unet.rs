@@ -16,6 +16,9 @@ use burn::prelude::*;
 use burn::tensor::activation::{leaky_relu, sigmoid};
 use serde::{Deserialize, Serialize};
 
+use crate::error::ModelError;
+use crate::image::Size;
+
 /// Normalisation inside the conv blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -50,7 +53,8 @@ pub struct UNetConfig {
 }
 
 /// A named architecture.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Preset {
     /// For tests: widths 4-8-16, bottleneck 32.
@@ -75,6 +79,15 @@ impl Preset {
             .with_bottleneck(bottleneck)
     }
 
+    /// The name as typed on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Tiny => "tiny",
+            Preset::Small => "small",
+            Preset::Default => "default",
+        }
+    }
+
     /// Parses a preset name, with an error listing the valid ones.
     pub fn parse(name: &str) -> Result<Self, ModelError> {
         match name {
@@ -84,24 +97,6 @@ impl Preset {
             other => Err(ModelError::UnknownPreset(other.to_string())),
         }
     }
-}
-
-/// A problem with a model's configuration or input.
-#[derive(Debug, thiserror::Error)]
-pub enum ModelError {
-    /// The preset name is not known.
-    #[error("unknown preset '{0}' (valid: tiny, small, default)")]
-    UnknownPreset(String),
-    /// The architecture is not valid.
-    #[error("invalid model configuration: {0}")]
-    InvalidConfig(String),
-    /// The input does not fit the model.
-    #[error("input of size {height}x{width}: {reason}")]
-    BadInput {
-        height: usize,
-        width: usize,
-        reason: String,
-    },
 }
 
 impl UNetConfig {
@@ -140,8 +135,9 @@ impl UNetConfig {
     }
 
     /// Checks that an input of `height` x `width` fits: both divisible by 2^depth.
-    pub fn check_input(&self, height: usize, width: usize) -> Result<(), ModelError> {
+    pub fn check_input(&self, size: Size) -> Result<(), ModelError> {
         let m = self.side_multiple();
+        let Size { width, height } = size;
         if height == 0 || width == 0 || !height.is_multiple_of(m) || !width.is_multiple_of(m) {
             return Err(ModelError::BadInput {
                 height,
@@ -329,8 +325,8 @@ mod tests {
         let err = Preset::parse("huge").unwrap_err();
         assert!(err.to_string().contains("huge") && err.to_string().contains("tiny"));
         let cfg = Preset::Default.config(3);
-        assert!(cfg.check_input(256, 128).is_ok());
-        let err = cfg.check_input(100, 128).unwrap_err();
+        assert!(cfg.check_input(Size::new(128, 256)).is_ok());
+        let err = cfg.check_input(Size::new(128, 100)).unwrap_err();
         assert!(err.to_string().contains("multiples of 16"), "{err}");
         assert!(cfg.clone().with_disabled_skips(vec![4]).validate().is_err());
         assert!(cfg.with_channels(2).validate().is_err());

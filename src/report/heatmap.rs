@@ -6,11 +6,11 @@
 use std::io::Cursor;
 use std::path::Path;
 
-use anyhow::{Context, Result};
 use image::{ImageFormat, Rgb, RgbImage};
 
-use crate::data::image_io::ChwImage;
-use crate::fsutil::write_atomic;
+use crate::error::{Error, Result};
+use crate::image::ChwImage;
+use crate::util::fs::write_atomic;
 
 /// Opacity of the colour map over the image.
 const ALPHA: f32 = 0.5;
@@ -20,7 +20,7 @@ const ZERO_AT: f64 = 0.15;
 
 /// The anomaly map `map` (1 channel, any size) resized to `original`'s size.
 pub fn map_at_original_size(map: &ChwImage, original: &ChwImage) -> ChwImage {
-    map.resized(original.width, original.height)
+    map.resized(original.size())
 }
 
 /// Overlay of `map` (already at `original`'s size) on `original` (1 or 3 channels, [0, 1]).
@@ -66,7 +66,7 @@ pub fn write_overlay(
     let img = overlay(original, &full, threshold);
     let mut bytes = Vec::new();
     img.write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png)
-        .with_context(|| format!("{}: cannot encode heat map", path.display()))?;
+        .map_err(|e| Error::file(path, format!("cannot encode heat map: {e}")))?;
     write_atomic(path, &bytes)?;
     Ok(())
 }
@@ -77,8 +77,8 @@ mod tests {
 
     #[test]
     fn overlay_keeps_the_size_and_colours_by_the_threshold() {
-        let original = ChwImage::zeros(1, 4, 6);
-        let mut map = ChwImage::zeros(1, 4, 6);
+        let original = ChwImage::zeros(1, crate::image::Size::new(6, 4));
+        let mut map = ChwImage::zeros(1, crate::image::Size::new(6, 4));
         map.data[0] = 100.0; // far above the threshold: red end of turbo
         let img = overlay(&original, &map, 2.0);
         assert_eq!(img.dimensions(), (6, 4));

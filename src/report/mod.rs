@@ -1,3 +1,4 @@
-//! Outputs for people: anomaly heat maps.
+//! Outputs for people: anomaly heat maps and the names of per-image output files.
 
 pub mod heatmap;
+pub mod names;

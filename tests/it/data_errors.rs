@@ -8,7 +8,7 @@ use reconad::data::image_io::ChannelMode;
 use reconad::data::mvtec::open_category;
 use reconad::data::synth::SynthCategory;
 use reconad::data::Severity;
-use reconad::error::DataError;
+use reconad::error::Error;
 
 fn options() -> CheckOptions {
     CheckOptions {
@@ -38,7 +38,7 @@ fn missing_train_good_is_named() {
     std::fs::create_dir_all(cat.join("train/bad")).unwrap();
     std::fs::create_dir_all(cat.join("test/good")).unwrap();
     let err = open_category(&cat).unwrap_err();
-    assert!(matches!(err, DataError::MissingDir { .. }), "{err}");
+    assert!(matches!(err, Error::MissingDir { .. }), "{err}");
     check_cli(&cat).fails_with(cat.join("train/good").to_str().unwrap());
 }
 
@@ -60,7 +60,7 @@ fn empty_train_good_is_named() {
     std::fs::write(cat.join("train/good/.DS_Store"), b"junk").unwrap();
     std::fs::write(cat.join("train/good/notes.txt"), b"not an image").unwrap();
     let err = open_category(&cat).unwrap_err();
-    assert!(matches!(err, DataError::EmptyTrain { .. }), "{err}");
+    assert!(matches!(err, Error::EmptyTrain { .. }), "{err}");
     let all = check_cli(&cat).fails_with(cat.join("train/good").to_str().unwrap());
     assert!(all.contains("no images"), "{all}");
 }

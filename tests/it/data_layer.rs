@@ -59,7 +59,7 @@ fn resizes_with_antialiasing_and_reads_jpeg() {
     })
     .save(&path)
     .unwrap();
-    let img = image_io::load_chw(&path, 3, Some((16, 8))).unwrap();
+    let img = image_io::load_chw(&path, 3, Some(reconad::Size::new(16, 8))).unwrap();
     assert_eq!((img.height, img.width), (8, 16));
     let mean = img.data.iter().sum::<f32>() / img.data.len() as f32;
     assert!((mean - 0.5).abs() < 0.08, "mean {mean}");
@@ -73,9 +73,14 @@ fn masks_count_any_positive_value_as_foreground() {
     ImageBuffer::<Luma<u8>, _>::from_fn(4, 1, |x, _| Luma([[0, 254, 255, 1][x as usize]]))
         .save(&path)
         .unwrap();
-    let mask = image_io::load_mask(&path, &path, (4, 1)).unwrap();
+    let mask = image_io::load_mask(&path, &path, reconad::Size::new(4, 1)).unwrap();
     assert_eq!(mask.data, vec![false, true, true, true]);
-    let err = image_io::load_mask(&path, std::path::Path::new("img.png"), (5, 1)).unwrap_err();
+    let err = image_io::load_mask(
+        &path,
+        std::path::Path::new("img.png"),
+        reconad::Size::new(5, 1),
+    )
+    .unwrap_err();
     assert!(
         err.to_string().contains("m.png") && err.to_string().contains("img.png"),
         "{err}"

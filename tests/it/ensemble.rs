@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use crate::common::{eval, files_below, predict, train, Cmd};
 use reconad::data::synth::{self, SynthCategory, SynthConfig};
+use reconad::detector::ensemble::Ensemble;
+use reconad::detector::Scorer;
 use reconad::device::Backend;
-use reconad::ensemble::Ensemble;
-use reconad::inference::Scorer;
 
 fn json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()

@@ -5,9 +5,12 @@
 
 mod common;
 
+mod compat;
+
 mod data_errors;
 mod data_layer;
 mod ensemble;
+mod layers;
 mod real_data;
 mod scoring;
 mod synth;

@@ -71,10 +71,11 @@ fn bottle_check_reports_the_known_counts() {
 #[test]
 #[ignore = "needs the real MVTec AD bottle category; run by .ci/run"]
 fn bottle_pipeline_trains_calibrates_and_evaluates() {
+    use reconad::detector::single::{SingleModel, TrainedModel};
     use reconad::eval::{evaluate, EvalOptions};
-    use reconad::inference::{SingleModel, TrainedModel};
-    use reconad::run::{DataRef, RunDir};
-    use reconad::train::{train_new, TrainConfig, TrainOptions};
+    use reconad::pipeline::train_and_calibrate;
+    use reconad::train::{DataRef, RunDir};
+    use reconad::train::{TrainConfig, TrainOptions};
 
     let dir = tempfile::tempdir().unwrap();
     let ds = open_category(&bottle()).unwrap();
@@ -87,12 +88,16 @@ fn bottle_pipeline_trains_calibrates_and_evaluates() {
     let data_ref = DataRef::Mvtec {
         category_dir: ds.root.clone(),
     };
-    let options = TrainOptions {
-        progress: false,
-        max_epochs_this_call: None,
-    };
-    let summary = train_new(&RunDir::new(&run), &ds, data_ref, config, false, &options).unwrap();
-    let profile = summary.profile.expect("a finished run is calibrated");
+    let trained = train_and_calibrate(
+        &RunDir::new(&run),
+        &ds,
+        data_ref,
+        config,
+        false,
+        &TrainOptions::quiet(),
+    )
+    .unwrap();
+    let profile = trained.profile.expect("a finished run is calibrated");
     assert_eq!((profile.val_normal, profile.val_anomalous), (21, 42));
     assert!([32, 64].contains(&profile.config.working_size));
     assert_eq!(profile.working_size_auroc.len(), 2);
@@ -107,8 +112,8 @@ fn bottle_pipeline_trains_calibrates_and_evaluates() {
         &ds,
         &EvalOptions {
             threshold: None,
-            heatmaps: Some(heatmaps.clone()),
-            progress: false,
+            heatmaps: Some(&heatmaps),
+            ..Default::default()
         },
     )
     .unwrap();

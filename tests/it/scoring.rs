@@ -8,8 +8,9 @@ use std::sync::OnceLock;
 use crate::common::{eval, files_below, predict, Cmd};
 use reconad::data::mvtec::open_category;
 use reconad::data::synth::{self, SynthCategory, SynthConfig};
-use reconad::run::{DataRef, RunDir};
-use reconad::train::{self, TrainConfig, TrainOptions};
+use reconad::pipeline::train_and_calibrate;
+use reconad::train::{DataRef, RunDir};
+use reconad::train::{TrainConfig, TrainOptions};
 
 /// A data set and a model trained on it once for all tests of this file.
 struct Trained {
@@ -45,12 +46,9 @@ fn trained() -> &'static Trained {
         let data_ref = DataRef::Mvtec {
             category_dir: data.clone(),
         };
-        let options = TrainOptions {
-            progress: false,
-            max_epochs_this_call: None,
-        };
+        let options = TrainOptions::quiet();
         let summary =
-            train::train_new(&RunDir::new(&run), &ds, data_ref, c, false, &options).unwrap();
+            train_and_calibrate(&RunDir::new(&run), &ds, data_ref, c, false, &options).unwrap();
         assert!(summary.profile.is_some(), "a finished run is calibrated");
         Trained {
             _dir: dir,

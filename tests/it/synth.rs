@@ -147,7 +147,8 @@ fn masks_are_exact_and_within_the_size_range() {
                 .mask
                 .as_ref()
                 .expect("every synthetic defect has a mask");
-            let mask = image_io::load_mask(mask_path, &item.path, (128, 128)).unwrap();
+            let mask =
+                image_io::load_mask(mask_path, &item.path, reconad::Size::square(128)).unwrap();
             let share = mask.foreground() as f64 / (128.0 * 128.0);
             assert!(
                 (DEFECT_AREA_RANGE.0..=DEFECT_AREA_RANGE.1).contains(&share),

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use crate::common::{self, Cmd};
 use reconad::data::mvtec::open_category;
 use reconad::data::synth::{self, SynthCategory, SynthConfig};
-use reconad::run::{DataRef, RunDir};
 use reconad::train::{self, TrainConfig, TrainOptions};
+use reconad::train::{DataRef, RunDir};
 
 /// A 64 px synthetic `disc` category with 40 normal training images.
 fn disc_data(dir: &Path) -> std::path::PathBuf {
@@ -38,11 +38,8 @@ fn tiny_config(epochs: usize, seed: u64) -> TrainConfig {
     c
 }
 
-fn quiet() -> TrainOptions {
-    TrainOptions {
-        progress: false,
-        max_epochs_this_call: None,
-    }
+fn quiet() -> TrainOptions<'static> {
+    TrainOptions::quiet()
 }
 
 fn train(data: &Path, run: &Path, config: TrainConfig) -> reconad::train::TrainSummary {
@@ -184,8 +181,8 @@ fn a_paused_run_resumes_to_the_same_result_as_an_uninterrupted_one() {
         tiny_config(4, 5),
         false,
         &TrainOptions {
-            progress: false,
             max_epochs_this_call: Some(2),
+            ..TrainOptions::quiet()
         },
     )
     .unwrap();

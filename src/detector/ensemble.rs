@@ -12,19 +12,17 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
-use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 
-use crate::calibrate::ScoringProfile;
-use crate::data::augment::long_side_size;
-use crate::data::cutpaste::build_val_set;
-use crate::data::image_io::ChwImage;
-use crate::data::split::Split;
+use super::single::TrainedModel;
+use super::{ScoredImage, Scorer, ScoringDescription};
 use crate::device::Backend;
-use crate::fsutil::{read_json, write_json_atomic};
-use crate::inference::{ScoredImage, Scorer, TrainedModel};
-use crate::metrics::{auroc, f1_at, f1_max, F1Max};
+use crate::error::{fail_file, Context, Result};
+use crate::image::ChwImage;
+use crate::metrics::F1Max;
+use crate::score::profile::ScoringProfile;
+use crate::train::RunConfig;
+use crate::util::fs::read_json;
 
 /// File name of an ensemble definition inside its folder.
 pub const ENSEMBLE_FILE: &str = "ensemble.json";
@@ -40,7 +38,8 @@ pub const EPS: f64 = 1e-6;
 pub const HEATMAP_Z: f64 = 3.0;
 
 /// How member z-scores are combined.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Fusion {
     /// Mean of the z-scores.
@@ -90,6 +89,29 @@ pub struct EnsembleDef {
     pub calibration: Option<EnsembleCalibration>,
 }
 
+/// What `metrics.json` records of an ensemble: its definition and every member's
+/// normalisation and scoring profile.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnsembleDescription {
+    /// The definition (members, fusion, calibration).
+    pub ensemble: EnsembleDef,
+    /// Every member.
+    pub members: Vec<MemberDescription>,
+}
+
+/// One member in [`EnsembleDescription`].
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberDescription {
+    /// Member run directory.
+    pub model: PathBuf,
+    /// Mean of its validation normal image scores.
+    pub val_score_mean: f64,
+    /// Std of its validation normal image scores.
+    pub val_score_std: f64,
+    /// Its scoring profile.
+    pub scoring: ScoringProfile,
+}
+
 /// One member: its model, profile, and the validation statistics it is normalised with.
 pub struct Member {
     /// The model and its scoring profile.
@@ -137,23 +159,21 @@ impl EnsembleDef {
     /// Checks the definition on its own (member count, weights).
     pub fn validate(&self, path: &Path) -> Result<()> {
         if self.format != ENSEMBLE_FORMAT_VERSION {
-            bail!(
-                "{}: ensemble format {} is not the supported format {ENSEMBLE_FORMAT_VERSION}",
-                path.display(),
+            fail_file!(
+                path,
+                "ensemble format {} is not the supported format {ENSEMBLE_FORMAT_VERSION}",
                 self.format
             );
         }
         if self.members.is_empty() {
-            bail!("{}: the ensemble has no members", path.display());
+            fail_file!(path, "the ensemble has no members");
         }
         if self.fusion == Fusion::Weighted
             && (self.weights.len() != self.members.len()
                 || self.weights.iter().any(|w| !(w.is_finite() && *w >= 0.0))
                 || self.weights.iter().sum::<f64>() <= 0.0)
         {
-            bail!(
-                "{}: weighted fusion needs one non-negative weight per member ({} members, {} weights) with a positive sum",
-                path.display(),
+            fail_file!(path, "weighted fusion needs one non-negative weight per member ({} members, {} weights) with a positive sum",
                 self.members.len(),
                 self.weights.len()
             );
@@ -178,7 +198,7 @@ impl Ensemble {
     pub fn open(path: &Path, backend: Backend) -> Result<Self> {
         let path = definition_path(path);
         if !path.is_file() {
-            bail!("{}: ensemble definition not found", path.display());
+            fail_file!(path, "ensemble definition not found");
         }
         let def: EnsembleDef = read_json(&path)?;
         Self::from_def(path, def, backend)
@@ -196,9 +216,7 @@ impl Ensemble {
                 .load_profile()
                 .with_context(|| format!("{}: member {}", path.display(), dir.display()))?;
             if profile.val_normal_scores.len() < 2 {
-                bail!(
-                    "{}: member {} has {} validation normal score(s) in scoring.json; its scores cannot be z-normalised (recalibrate it)",
-                    path.display(),
+                fail_file!(path, "member {} has {} validation normal score(s) in scoring.json; its scores cannot be z-normalised (recalibrate it)",
                     dir.display(),
                     profile.val_normal_scores.len()
                 );
@@ -216,9 +234,9 @@ impl Ensemble {
             .iter()
             .find(|m| m.model.config.model.channels != channels)
         {
-            bail!(
-                "{}: members cannot be fused: {} has {} channel(s), {} has {channels}",
-                path.display(),
+            fail_file!(
+                path,
+                "members cannot be fused: {} has {} channel(s), {} has {channels}",
                 m.model.run.root.display(),
                 m.model.config.model.channels,
                 members[0].model.run.root.display()
@@ -239,68 +257,6 @@ impl Ensemble {
     /// Fuses member z-scores with the definition's rule.
     pub fn fuse_scores(&self, z: &[f64]) -> f64 {
         fuse_z(z, self.def.fusion, &self.def.weights)
-    }
-
-    /// Calibrates the fused score on the members' common validation set (F1-optimal threshold,
-    /// CutPaste-val AUROC). Fails when the members' splits differ.
-    pub fn calibrate(&self, progress: &ProgressBar) -> Result<EnsembleCalibration> {
-        let first = &self.members[0].model;
-        let split = Split::load(&first.run.split())?;
-        for m in &self.members[1..] {
-            let other = Split::load(&m.model.run.split())?;
-            if (&other.train, &other.val) != (&split.train, &split.val) {
-                bail!(
-                    "{}: members {} and {} were trained on different train/val splits; the ensemble threshold needs their common validation set (train members with one split seed, e.g. `reconad ensemble train`)",
-                    self.path.display(),
-                    first.run.root.display(),
-                    m.model.run.root.display()
-                );
-            }
-        }
-        // The CutPaste copies are made at the largest member working resolution, as a single
-        // model's calibration makes them at its own.
-        let images = first.val_images(Some(self.max_working_size()))?;
-        let val_set = build_val_set(
-            &images,
-            &first.config.train.cutpaste,
-            first.config.train.seed,
-        );
-        let labels: Vec<u8> = val_set.iter().map(|s| s.label).collect();
-        progress.set_length(val_set.len() as u64);
-        let mut fused = Vec::with_capacity(val_set.len());
-        let mut per_member: Vec<Vec<f64>> = vec![Vec::new(); self.members.len()];
-        for part in val_set.chunks(8) {
-            let imgs: Vec<ChwImage> = part.iter().map(|s| s.image.clone()).collect();
-            for s in self.score(imgs)? {
-                fused.push(s.score);
-                for (all, v) in per_member.iter_mut().zip(&s.member_scores) {
-                    all.push(*v);
-                }
-            }
-            progress.inc(part.len() as u64);
-        }
-        let f1 = f1_max(&fused, &labels).context("the validation set has no anomalies")?;
-        Ok(EnsembleCalibration {
-            threshold: f1.threshold,
-            threshold_rule: crate::calibrate::THRESHOLD_RULE.to_string()
-                + ", on the fused z-scores of the members' common validation set",
-            val_auroc: auroc(&fused, &labels).context("validation AUROC needs both classes")?,
-            member_val_auroc: per_member
-                .iter()
-                .map(|s| auroc(s, &labels).unwrap_or(f64::NAN))
-                .collect(),
-            val_f1: f1_at(&fused, &labels, f1.threshold),
-            val_normal: labels.iter().filter(|&&l| l == 0).count(),
-            val_anomalous: labels.iter().filter(|&&l| l != 0).count(),
-        })
-    }
-
-    /// Calibrates and writes the definition with its calibration (atomically).
-    pub fn calibrate_and_save(&mut self, progress: &ProgressBar) -> Result<&EnsembleCalibration> {
-        let calibration = self.calibrate(progress)?;
-        self.def.calibration = Some(calibration);
-        write_json_atomic(&self.path, &self.def)?;
-        Ok(self.def.calibration.as_ref().expect("just set"))
     }
 }
 
@@ -359,13 +315,13 @@ impl Scorer for Ensemble {
                 .map(|(m, &s)| m.z(s))
                 .collect();
             // Maps: each member's z-normalised map at the largest working resolution, fused.
-            let (w, h) = long_side_size(original.width, original.height, side);
+            let size = original.size().fit_long_side(side);
             let maps: Vec<Vec<f32>> = self
                 .members
                 .iter()
                 .zip(&per_member)
                 .map(|(m, s)| {
-                    let map = s[i].map.resized(w, h);
+                    let map = s[i].map.resized(size);
                     let scale = 1.0 / (m.profile.val_map_std + EPS);
                     map.data
                         .iter()
@@ -374,7 +330,7 @@ impl Scorer for Ensemble {
                 })
                 .collect();
             let mut zs = vec![0.0f64; maps.len()];
-            let fused_map: Vec<f32> = (0..w * h)
+            let fused_map: Vec<f32> = (0..size.area())
                 .map(|p| {
                     for (z, map) in zs.iter_mut().zip(&maps) {
                         *z = f64::from(map[p]);
@@ -384,12 +340,7 @@ impl Scorer for Ensemble {
                 .collect();
             out.push(ScoredImage {
                 original,
-                map: ChwImage {
-                    channels: 1,
-                    height: h,
-                    width: w,
-                    data: fused_map,
-                },
+                map: ChwImage::map(size, fused_map),
                 score: self.fuse_scores(&z),
                 member_scores: scores,
             });
@@ -419,7 +370,7 @@ impl Scorer for Ensemble {
         8
     }
 
-    fn top_k_candidates(&self) -> Vec<f64> {
+    fn top_k_candidates_percent(&self) -> Vec<f64> {
         Vec::new()
     }
 
@@ -430,16 +381,24 @@ impl Scorer for Ensemble {
             .collect()
     }
 
-    fn describe(&self) -> serde_json::Value {
-        serde_json::json!({
-            "ensemble": self.def,
-            "members": self.members.iter().map(|m| serde_json::json!({
-                "model": m.model.run.root,
-                "val_score_mean": m.score_mean,
-                "val_score_std": m.score_std,
-                "scoring": m.profile,
-            })).collect::<Vec<_>>(),
+    fn describe(&self) -> ScoringDescription {
+        ScoringDescription::Ensemble(EnsembleDescription {
+            ensemble: self.def.clone(),
+            members: self
+                .members
+                .iter()
+                .map(|m| MemberDescription {
+                    model: m.model.run.root.clone(),
+                    val_score_mean: m.score_mean,
+                    val_score_std: m.score_std,
+                    scoring: m.profile.clone(),
+                })
+                .collect(),
         })
+    }
+
+    fn run_config(&self) -> &RunConfig {
+        &self.members[0].model.config
     }
 }
 

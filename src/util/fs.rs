@@ -3,21 +3,21 @@
 use std::io::Write;
 use std::path::Path;
 
-use crate::error::{DataError, DataResult};
+use crate::error::{Error, Result};
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder is written, synced
 /// and renamed over the target, so readers see either the old or the new content, never a mix.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> DataResult<()> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".reconad-tmp-")
         .tempfile_in(dir)
-        .map_err(|e| DataError::io(dir, e))?;
-    tmp.write_all(bytes).map_err(|e| DataError::io(path, e))?;
+        .map_err(|e| Error::io(dir, e))?;
+    tmp.write_all(bytes).map_err(|e| Error::io(path, e))?;
     // Temporary files are private (0600); the result is an ordinary file: keep the mode of the
     // file being replaced, else readable by all (0644).
     #[cfg(unix)]
@@ -28,19 +28,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> DataResult<()> {
             .unwrap_or(0o644);
         tmp.as_file()
             .set_permissions(std::fs::Permissions::from_mode(mode))
-            .map_err(|e| DataError::io(path, e))?;
+            .map_err(|e| Error::io(path, e))?;
     }
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| DataError::io(path, e))?;
-    tmp.persist(path)
-        .map_err(|e| DataError::io(path, e.error))?;
+    tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
+    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
 }
 
 /// Serialises `value` as pretty JSON and writes it atomically to `path`.
-pub fn write_json_atomic<T: serde::Serialize>(path: &Path, value: &T) -> DataResult<()> {
-    let mut text = serde_json::to_string_pretty(value).map_err(|e| DataError::Json {
+pub fn write_json_atomic<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    let mut text = serde_json::to_string_pretty(value).map_err(|e| Error::Json {
         path: path.to_path_buf(),
         source: e,
     })?;
@@ -49,9 +46,9 @@ pub fn write_json_atomic<T: serde::Serialize>(path: &Path, value: &T) -> DataRes
 }
 
 /// Reads and parses a JSON file, naming the file in every error.
-pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> DataResult<T> {
-    let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
-    serde_json::from_str(&text).map_err(|e| DataError::Json {
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| Error::Json {
         path: path.to_path_buf(),
         source: e,
     })

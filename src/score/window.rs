@@ -15,8 +15,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::image::Size;
+
 /// How a window that runs past the image border is handled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Padding {
     /// No padding: the last window is shifted inward; windows longer than the image are clipped.
@@ -83,13 +86,8 @@ impl WindowGrid {
     ///
     /// # Panics
     /// When `window` or `stride` is 0 (callers validate their configuration first).
-    pub fn new(
-        height: usize,
-        width: usize,
-        window: usize,
-        stride: usize,
-        padding: Padding,
-    ) -> Self {
+    pub fn new(size: Size, window: usize, stride: usize, padding: Padding) -> Self {
+        let Size { width, height } = size;
         assert!(
             window > 0 && stride > 0,
             "window and stride must be positive"
@@ -297,7 +295,7 @@ mod tests {
     fn every_pixel_is_covered_and_counts_are_the_windows_over_it() {
         for (h, w, win, stride) in cases() {
             for padding in POLICIES {
-                let grid = WindowGrid::new(h, w, win, stride, padding);
+                let grid = WindowGrid::new(Size::new(w, h), win, stride, padding);
                 let mut canvas = grid.canvas();
                 for window in &grid.windows {
                     canvas.add(window, &vec![1.0; window.height * window.width]);
@@ -336,7 +334,7 @@ mod tests {
         for (i, (h, w, win, stride)) in cases().into_iter().enumerate() {
             let img = image(1, h, w, i as u64);
             for padding in POLICIES {
-                let grid = WindowGrid::new(h, w, win, stride, padding);
+                let grid = WindowGrid::new(Size::new(w, h), win, stride, padding);
                 let mut canvas = grid.canvas();
                 for window in &grid.windows {
                     canvas.add(window, &grid.extract(&img, 1, window));
@@ -357,7 +355,7 @@ mod tests {
         for (i, (h, w, win, stride)) in cases().into_iter().enumerate() {
             let img = image(1, h, w, 1000 + i as u64);
             for padding in POLICIES {
-                let grid = WindowGrid::new(h, w, win, stride, padding);
+                let grid = WindowGrid::new(Size::new(w, h), win, stride, padding);
                 let mut canvas = grid.canvas();
                 for q in &grid.windows {
                     let weights = grid.taper(q, 0.25, 1e-3);
@@ -371,7 +369,7 @@ mod tests {
         }
         // 1 x 16 image, windows of 8 at x = 0, 4, 8: the middle window's left edge is inside
         // the image (tapered), the first window's left edge is the image border (weight 1).
-        let grid = WindowGrid::new(1, 16, 8, 4, Padding::None);
+        let grid = WindowGrid::new(Size::new(16, 1), 8, 4, Padding::None);
         let first = grid.taper(&grid.windows[0], 0.25, 1e-3);
         let middle = grid.taper(&grid.windows[1], 0.25, 1e-3);
         assert_eq!(first[0], 1.0);
@@ -392,7 +390,7 @@ mod tests {
         // Windows whose padded pixels carry a huge value: the merged map must not see it.
         for (h, w, win, stride) in cases() {
             for padding in POLICIES {
-                let grid = WindowGrid::new(h, w, win, stride, padding);
+                let grid = WindowGrid::new(Size::new(w, h), win, stride, padding);
                 let mut canvas = grid.canvas();
                 for q in &grid.windows {
                     let map: Vec<f32> = (0..q.height * q.width)
@@ -417,7 +415,7 @@ mod tests {
         // A one-row image 1 2 3, window 5 at x = 0: zero / reflect / replicate fill.
         let img = [1.0, 2.0, 3.0];
         let get = |padding| {
-            let grid = WindowGrid::new(1, 3, 5, 5, padding);
+            let grid = WindowGrid::new(Size::new(3, 1), 5, 5, padding);
             assert_eq!(grid.windows.len(), 1);
             let q = grid.windows[0];
             // The first row of the (square, padded) window.
@@ -429,7 +427,7 @@ mod tests {
         assert_eq!(get(Padding::Replicate), vec![1.0, 2.0, 3.0, 3.0, 3.0]);
         // Multi-channel buffers keep their planes apart.
         let two = [1.0, 2.0, 3.0, 10.0, 20.0, 30.0];
-        let grid = WindowGrid::new(1, 3, 2, 1, Padding::None);
+        let grid = WindowGrid::new(Size::new(3, 1), 2, 1, Padding::None);
         assert_eq!(grid.windows.len(), 2);
         assert_eq!(
             grid.extract(&two, 2, &grid.windows[1]),
@@ -439,11 +437,11 @@ mod tests {
 
     #[test]
     fn none_policy_shifts_the_last_window_inward() {
-        let grid = WindowGrid::new(10, 10, 4, 4, Padding::None);
+        let grid = WindowGrid::new(Size::new(10, 10), 4, 4, Padding::None);
         let xs: Vec<usize> = grid.windows.iter().take(3).map(|q| q.x).collect();
         assert_eq!(xs, vec![0, 4, 6]);
         // The whole image as one window when the window is at least the image.
-        let grid = WindowGrid::new(6, 9, 12, 6, Padding::None);
+        let grid = WindowGrid::new(Size::new(9, 6), 12, 6, Padding::None);
         assert_eq!(
             grid.windows,
             vec![Window {

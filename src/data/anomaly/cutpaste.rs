@@ -6,7 +6,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::image_io::ChwImage;
+use crate::image::ChwImage;
 
 /// Settings of the CutPaste validation set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -237,7 +237,7 @@ mod tests {
     use super::*;
 
     fn gradient(size: usize) -> ChwImage {
-        let mut img = ChwImage::zeros(3, size, size);
+        let mut img = ChwImage::zeros(3, crate::image::Size::square(size));
         for c in 0..3 {
             for y in 0..size {
                 for x in 0..size {

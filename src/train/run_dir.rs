@@ -1,27 +1,21 @@
-//! A training run's directory (SPEC §4): `config.json` (every setting, the seed included),
-//! `split.json`, `env.json`, `history.csv`, and the checkpoints. Every file is written
-//! atomically; `checkpoint/state.json` is written last and names the weight files of the last
-//! completed epoch, so a run killed at any moment resumes from a consistent checkpoint.
-//!
-//! Published weights (`model-best.safetensors`, `model-last.safetensors`) are safetensors files
-//! (tensor names are the module paths, e.g. `encoders.0.conv1.weight`), readable by any
-//! safetensors tool. The resume checkpoint (model and optimizer) is in burn's burnpack format,
-//! which keeps the parameter ids the optimizer state is keyed by.
+//! A training run's directory (SPEC §4), owned by the trainer: `config.json` (every setting, the
+//! seed included), `split.json`, `env.json`, `history.csv`, the best and last weights
+//! (`model-best.safetensors`, `model-last.safetensors`, see `model::weights`) and the
+//! resumable checkpoint (`checkpoint/`, see [`super::checkpoint`]). Every file is written
+//! atomically. Scoring adds `scoring.json` later; the trainer never reads it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
-use burn::module::Module;
-use burn::store::{ModuleRecord, ModuleSnapshot, SafetensorsStore};
 use serde::{Deserialize, Serialize};
 
+use super::config::TrainConfig;
 use crate::data::folder::{open_folder, FolderSpec};
 use crate::data::mvtec::open_category;
 use crate::data::Dataset;
 use crate::device::{Backend, BURN_VERSION};
-use crate::fsutil::{read_json, write_atomic, write_json_atomic};
-use crate::model::unet::{UNet, UNetConfig};
-use crate::train::TrainConfig;
+use crate::error::{fail_file, Error, Result};
+use crate::model::unet::UNetConfig;
+use crate::util::fs::{read_json, write_json_atomic};
 
 /// Version of the run directory format.
 pub const RUN_FORMAT_VERSION: u32 = 1;
@@ -215,50 +209,42 @@ impl RunDir {
     pub fn create(&self, force: bool) -> Result<()> {
         let occupied = self.root.is_dir()
             && std::fs::read_dir(&self.root)
-                .with_context(|| format!("{}: cannot list", self.root.display()))?
+                .map_err(|e| Error::io(&self.root, e))?
                 .next()
                 .is_some();
         if occupied {
             if !force {
-                bail!(
-                    "{}: run directory already exists; pass --resume to continue it or --force to replace it",
-                    self.root.display()
-                );
+                fail_file!(self.root, "run directory already exists; pass --resume to continue it or --force to replace it");
             }
             if !self.config().is_file() {
-                bail!(
-                    "{}: not replaced: it has no config.json, so it is not a reconad run",
-                    self.root.display()
+                fail_file!(
+                    self.root,
+                    "not replaced: it has no config.json, so it is not a reconad run"
                 );
             }
-            std::fs::remove_dir_all(&self.root)
-                .with_context(|| format!("{}: cannot remove", self.root.display()))?;
+            std::fs::remove_dir_all(&self.root).map_err(|e| Error::io(&self.root, e))?;
         } else if self.root.exists() && !self.root.is_dir() {
-            bail!("{}: exists and is not a folder", self.root.display());
+            fail_file!(self.root, "exists and is not a folder");
         }
-        std::fs::create_dir_all(self.checkpoint_dir())
-            .with_context(|| format!("{}: cannot create", self.root.display()))?;
+        std::fs::create_dir_all(self.checkpoint_dir()).map_err(|e| Error::io(&self.root, e))?;
         Ok(())
     }
 
     /// Writes `config.json`.
     pub fn save_config(&self, config: &RunConfig) -> Result<()> {
-        Ok(write_json_atomic(&self.config(), config)?)
+        write_json_atomic(&self.config(), config)
     }
 
     /// Reads `config.json`, checking the format version.
     pub fn load_config(&self) -> Result<RunConfig> {
         if !self.config().is_file() {
-            bail!(
-                "{}: no config.json: not a reconad run directory",
-                self.root.display()
-            );
+            fail_file!(self.root, "no config.json: not a reconad run directory");
         }
         let config: RunConfig = read_json(&self.config())?;
         if config.format != RUN_FORMAT_VERSION {
-            bail!(
-                "{}: run format {} is not the supported format {RUN_FORMAT_VERSION}",
-                self.config().display(),
+            fail_file!(
+                self.config(),
+                "run format {} is not the supported format {RUN_FORMAT_VERSION}",
                 config.format
             );
         }
@@ -272,100 +258,6 @@ impl RunDir {
         }
         Ok(Some(read_json(&self.state())?))
     }
-
-    /// Writes the checkpoint of a completed epoch: weights and optimizer under new names, then
-    /// the state naming them, then history.csv and model-last; older checkpoint files go last.
-    pub fn save_checkpoint(
-        &self,
-        model: &UNet,
-        optimizer: &[u8],
-        state: &mut TrainState,
-    ) -> Result<()> {
-        let dir = self.checkpoint_dir();
-        state.model_file = format!("model-e{:04}.bpk", state.epochs_done);
-        state.optimizer_file = format!("optimizer-e{:04}.bpk", state.epochs_done);
-        write_atomic(&dir.join(&state.model_file), &checkpoint_bytes(model)?)?;
-        write_atomic(&dir.join(&state.optimizer_file), optimizer)?;
-        write_json_atomic(&self.state(), state)?;
-        save_model(model, &self.last_model())?;
-        write_atomic(&self.history(), history_csv(&state.history).as_bytes())?;
-        for entry in
-            std::fs::read_dir(&dir).with_context(|| format!("{}: cannot list", dir.display()))?
-        {
-            let name = entry?.file_name().to_string_lossy().into_owned();
-            let stale = (name.starts_with("model-e") || name.starts_with("optimizer-e"))
-                && name != state.model_file
-                && name != state.optimizer_file;
-            if stale {
-                let _ = std::fs::remove_file(dir.join(name));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Serialises a model for a training checkpoint (burnpack: it keeps the parameter ids, which the
-/// optimizer state is keyed by).
-pub fn checkpoint_bytes(model: &UNet) -> Result<Vec<u8>> {
-    let bytes = model
-        .clone()
-        .into_record()
-        .into_bytes()
-        .map_err(|e| anyhow::anyhow!("cannot serialise the model checkpoint: {e:?}"))?;
-    Ok(bytes.to_vec())
-}
-
-/// Loads a training checkpoint written by [`checkpoint_bytes`] into `model`.
-pub fn load_checkpoint(model: UNet, path: &Path) -> Result<UNet> {
-    let bytes = std::fs::read(path)
-        .with_context(|| format!("{}: cannot read checkpoint", path.display()))?;
-    let record = ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
-        .map_err(|e| anyhow::anyhow!("{}: invalid checkpoint: {e:?}", path.display()))?;
-    model.try_load_record(record).map_err(|e| {
-        anyhow::anyhow!(
-            "{}: checkpoint does not fit the model: {e:?}",
-            path.display()
-        )
-    })
-}
-
-/// Serialises a model's weights as safetensors bytes.
-pub fn model_bytes(model: &UNet) -> Result<Vec<u8>> {
-    let mut store = SafetensorsStore::from_bytes(None);
-    model
-        .save_into(&mut store)
-        .map_err(|e| anyhow::anyhow!("cannot serialise the model: {e:?}"))?;
-    store
-        .get_bytes()
-        .map_err(|e| anyhow::anyhow!("cannot serialise the model: {e:?}"))
-}
-
-/// Writes a model's weights to a safetensors file (atomically).
-pub fn save_model(model: &UNet, path: &Path) -> Result<()> {
-    Ok(write_atomic(path, &model_bytes(model)?)?)
-}
-
-/// Loads safetensors weights from `path` into `model` (whose architecture must match).
-pub fn load_model(mut model: UNet, path: &Path) -> Result<UNet> {
-    let bytes =
-        std::fs::read(path).with_context(|| format!("{}: cannot read weights", path.display()))?;
-    let mut store = SafetensorsStore::from_bytes(Some(bytes));
-    let result = model
-        .load_from(&mut store)
-        .map_err(|e| anyhow::anyhow!("{}: cannot load weights: {e:?}", path.display()))?;
-    if !result.missing.is_empty() {
-        bail!(
-            "{}: weights do not match the architecture (missing: {})",
-            path.display(),
-            result
-                .missing
-                .iter()
-                .map(|m| format!("{m:?}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    Ok(model)
 }
 
 /// `history.csv` text: `epoch,train_loss,val_auroc,val_auroc_cutpaste,val_auroc_scar,seconds`
@@ -386,34 +278,4 @@ pub fn history_csv(rows: &[HistoryRow]) -> String {
         ));
     }
     s
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::unet::Preset;
-    use burn::prelude::*;
-
-    #[test]
-    fn published_weights_round_trip_and_reject_another_architecture() {
-        let device = Device::flex();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("model.safetensors");
-        let model = Preset::Tiny.config(3).init_seeded(&device, 1);
-        save_model(&model, &path).unwrap();
-        let loaded = load_model(Preset::Tiny.config(3).init_seeded(&device, 2), &path).unwrap();
-        let x = Tensor::<4>::ones([1, 3, 8, 8], &device) * 0.4;
-        let (a, b) = (
-            model.forward(x.clone()).into_data(),
-            loaded.forward(x).into_data(),
-        );
-        assert_eq!(a.as_slice::<f32>().unwrap(), b.as_slice::<f32>().unwrap());
-
-        let other = Preset::Tiny
-            .config(3)
-            .with_widths(vec![4, 8, 16, 32])
-            .init_seeded(&device, 0);
-        let err = load_model(other, &path).unwrap_err();
-        assert!(err.to_string().contains("model.safetensors"), "{err}");
-    }
 }

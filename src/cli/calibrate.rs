@@ -1,0 +1,68 @@
+//! `reconad calibrate`: (re)fit a model's scoring profile on its validation split.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use reconad::calibrate::{base_scoring, calibrate_and_save, default_candidates};
+use reconad::detector::single::TrainedModel;
+use reconad::device::Backend;
+
+use super::args::ScoringArgs;
+use super::progress::Bars;
+
+/// (Re)calibrate a trained model's scoring on its validation split: z-normalisation
+/// statistics, top-k and threshold, saved as RUN/scoring.json.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Run directory of the trained model.
+    #[arg(long, value_name = "RUN")]
+    model: PathBuf,
+    #[command(flatten)]
+    scoring: ScoringArgs,
+    /// Compute backend.
+    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+    backend: Backend,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+pub fn run(args: &Args) -> Result<ExitCode> {
+    let model = TrainedModel::open(&args.model, args.backend)?;
+    let candidates = if args.scoring.any() {
+        let config = args.scoring.apply(base_scoring(&model));
+        config.validate(&model.config.model)?;
+        vec![config]
+    } else {
+        default_candidates(&model)
+    };
+    let profile = calibrate_and_save(&model, candidates, &Bars::new(!args.quiet))?;
+    let tried: Vec<String> = profile
+        .working_size_auroc
+        .iter()
+        .map(|c| format!("{} px: {:.4}", c.working_size, c.val_auroc))
+        .collect();
+    println!(
+        "calibrated on {} validation images + {} CutPaste/scar copies",
+        profile.val_normal, profile.val_anomalous
+    );
+    println!(
+        "  working size {} (CutPaste-val AUROC {})",
+        profile.config.working_size,
+        tried.join(", ")
+    );
+    println!(
+        "  top-k {} % (CutPaste-val AUROC {})",
+        profile.config.top_k_percent,
+        profile
+            .top_k_auroc
+            .iter()
+            .map(|c| format!("{} %: {:.4}", c.top_k_percent, c.val_auroc))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!("  threshold {:.4}", profile.threshold);
+    println!("saved {}", model.profile_path().display());
+    Ok(ExitCode::SUCCESS)
+}

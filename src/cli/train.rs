@@ -1,0 +1,118 @@
+//! `reconad train`: train (or resume) a model and calibrate it when it finishes.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+use reconad::device::Backend;
+use reconad::pipeline::{resume_and_calibrate, train_and_calibrate};
+use reconad::train::{RunDir, TrainConfig, TrainOptions};
+
+use super::args::{DataSourceArgs, TrainSettingsArgs};
+use super::progress::Bars;
+
+/// Train a U-Net autoencoder on the normal images of a data set.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    source: DataSourceArgs,
+    /// Run directory to create (or to continue with --resume).
+    #[arg(long, value_name = "RUN")]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    settings: TrainSettingsArgs,
+    /// Seed of every random choice.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Training resolution: batches of N px, rescale range [N, 2N], validation at N px.
+    #[arg(long, value_name = "N")]
+    image_size: Option<usize>,
+    /// Weight λ of the (1 − SSIM) loss term.
+    #[arg(long, allow_negative_numbers = true)]
+    ssim_weight: Option<f64>,
+    /// Switch off the skip connection of a level (0 = shallowest; repeatable).
+    #[arg(long = "disable-skip", value_name = "LEVEL")]
+    disable_skip: Vec<usize>,
+    /// Share of normal training images held out for validation.
+    #[arg(long)]
+    val_fraction: Option<f64>,
+    /// Compute backend.
+    #[arg(long, value_enum)]
+    backend: Option<Backend>,
+    /// Continue an interrupted run (RUN, or the --out folder) from its last checkpoint.
+    #[arg(long, value_name = "RUN", num_args = 0..=1)]
+    resume: Option<Option<PathBuf>>,
+    /// Replace an existing run directory.
+    #[arg(long, conflicts_with = "resume")]
+    force: bool,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+impl Args {
+    /// The settings: defaults, then the --config file, then the command-line options.
+    fn config(&self) -> Result<TrainConfig> {
+        let mut c = self.settings.apply()?;
+        if let Some(size) = self.image_size {
+            c = c.with_image_size(size);
+        }
+        c.seed = self.seed.unwrap_or(c.seed);
+        c.val_fraction = self.val_fraction.unwrap_or(c.val_fraction);
+        c.backend = self.backend.unwrap_or(c.backend);
+        if let Some(l) = self.ssim_weight {
+            c.loss.ssim_weight = l;
+        }
+        c.disabled_skips.extend(&self.disable_skip);
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+pub fn run(args: &Args) -> Result<ExitCode> {
+    let bars = Bars::new(!args.quiet);
+    let options = TrainOptions {
+        progress: &bars,
+        max_epochs_this_call: None,
+    };
+    let run = match &args.resume {
+        Some(resume) => resume.as_ref().or(args.out.as_ref()),
+        None => args.out.as_ref(),
+    };
+    let Some(run) = run else {
+        bail!(if args.resume.is_some() {
+            "--resume needs the run directory: --resume RUN or --out RUN --resume"
+        } else {
+            "--out RUN is required: the run directory to create"
+        });
+    };
+    let trained = if args.resume.is_some() {
+        resume_and_calibrate(&RunDir::new(run), &options)?
+    } else {
+        let config = args.config()?;
+        let (dataset, data_ref) = args.source.open_one(config.seed)?;
+        train_and_calibrate(
+            &RunDir::new(run),
+            &dataset,
+            data_ref,
+            config,
+            args.force,
+            &options,
+        )?
+    };
+    let summary = &trained.summary;
+    let s = &summary.state;
+    println!(
+        "{} after {} epoch(s): best CutPaste-val AUROC {} at epoch {}; {} train / {} val images; {:.1} s, {:.2} images/s",
+        if s.finished { "finished" } else { "paused" },
+        s.epochs_done,
+        s.best_auroc.map_or("-".into(), |a| format!("{a:.4}")),
+        s.best_epoch.map_or("-".into(), |e| e.to_string()),
+        summary.train_images,
+        summary.val_images,
+        summary.seconds,
+        summary.images_per_second
+    );
+    println!("run directory: {}", run.display());
+    Ok(ExitCode::SUCCESS)
+}

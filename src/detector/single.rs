@@ -1,0 +1,193 @@
+//! A single trained model ready for scoring: a run directory's architecture, best weights and
+//! scoring profile, and the per-image pipeline (decode → check channels → working resolution →
+//! scale maps → fused anomaly map → score).
+
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+use rayon::prelude::*;
+
+use super::{ScoredImage, Scorer, ScoringDescription};
+use crate::data::image_io::{self, ChannelMode};
+use crate::data::split::Split;
+use crate::device::{self, Backend};
+use crate::error::{fail_file, Context, Error, Result};
+use crate::image::ChwImage;
+use crate::model::unet::UNet;
+use crate::model::weights::load_model;
+use crate::score::fuse::{fuse, image_score};
+use crate::score::maps::scale_maps_parallel;
+use crate::score::profile::{ScoringProfile, SCORING_FILE};
+use crate::train::{RunConfig, RunDir};
+
+/// A run directory loaded for inference.
+pub struct TrainedModel {
+    /// The run directory.
+    pub run: RunDir,
+    /// Its `config.json`.
+    pub config: RunConfig,
+    /// The best weights.
+    pub model: UNet,
+    /// Where the model runs.
+    pub device: Device,
+}
+
+/// A single trained model with its scoring profile.
+pub struct SingleModel {
+    /// The model.
+    pub model: TrainedModel,
+    /// The profile it scores with.
+    pub profile: ScoringProfile,
+}
+
+impl Scorer for SingleModel {
+    fn source(&self) -> &Path {
+        &self.model.run.root
+    }
+    fn load_image(&self, path: &Path) -> Result<ChwImage> {
+        self.model.load_image(path)
+    }
+    fn score(&self, images: Vec<ChwImage>) -> Result<Vec<ScoredImage>> {
+        self.model.score(images, &self.profile)
+    }
+    fn threshold(&self) -> f64 {
+        self.profile.threshold
+    }
+    fn threshold_rule(&self) -> String {
+        self.profile.threshold_rule.clone()
+    }
+    fn heatmap_scale(&self, threshold: f64) -> f64 {
+        threshold
+    }
+    fn chunk(&self) -> usize {
+        self.profile.config.batch_size.max(4)
+    }
+    fn top_k_candidates_percent(&self) -> Vec<f64> {
+        self.profile.config.top_k_candidates_percent.clone()
+    }
+    fn members(&self) -> Vec<PathBuf> {
+        Vec::new()
+    }
+    fn describe(&self) -> ScoringDescription {
+        ScoringDescription::Single(Box::new(self.profile.clone()))
+    }
+    fn run_config(&self) -> &RunConfig {
+        &self.model.config
+    }
+}
+
+impl TrainedModel {
+    /// Opens the run directory `dir` (its config and best weights) on `backend`.
+    pub fn open(dir: &Path, backend: Backend) -> Result<Self> {
+        if !dir.is_dir() {
+            fail_file!(dir, "model directory not found");
+        }
+        let run = RunDir::new(dir);
+        let config = run.load_config()?;
+        let weights = run.best_model();
+        if !weights.is_file() {
+            fail_file!(weights, "missing: the run has no best model yet (train it to its first evaluation, or resume it)");
+        }
+        config
+            .model
+            .validate()
+            .map_err(Error::from)
+            .with_context(|| format!("{}: invalid model", run.config().display()))?;
+        let device = device::device(backend, 0)?;
+        // Seeded so that building the model never draws from burn's process-global generator
+        // outside the lock that keeps seeded initialisation reproducible.
+        let model = load_model(config.model.init_seeded(&device, 0), &weights)?;
+        Ok(Self {
+            run,
+            config,
+            model,
+            device,
+        })
+    }
+
+    /// Path of the saved scoring profile.
+    pub fn profile_path(&self) -> PathBuf {
+        self.run.root.join(SCORING_FILE)
+    }
+
+    /// The saved scoring profile (`scoring.json`), checked against the model.
+    pub fn load_profile(&self) -> Result<ScoringProfile> {
+        let path = self.profile_path();
+        if !path.is_file() {
+            fail_file!(
+                path,
+                "missing: the run has not been calibrated; run `reconad calibrate --model {}`",
+                self.run.root.display()
+            );
+        }
+        ScoringProfile::load(&path, &self.config.model)
+    }
+
+    /// The run's validation normal images (its data set reopened, its split file reused),
+    /// decoded for this model, optionally resized to long side `side`.
+    pub fn val_images(&self, side: Option<usize>) -> Result<Vec<ChwImage>> {
+        let dataset = self.config.data.open()?;
+        let split = Split::load(&self.run.split())?;
+        let (_, val_items) = split.resolve(&dataset, &self.run.split())?;
+        let channels = self.config.model.channels;
+        val_items
+            .par_iter()
+            .map(|i| {
+                image_io::load_chw(&i.path, channels, None).map(|img| match side {
+                    Some(side) => img.fit_long_side(side),
+                    None => img,
+                })
+            })
+            .collect()
+    }
+
+    /// Decodes `path` for this model: fails when its channel count differs from the model's
+    /// (unless the run forced a channel mode, in which case it is converted like the training
+    /// images were).
+    pub fn load_image(&self, path: &Path) -> Result<ChwImage> {
+        let decoded = image_io::decode(path)?;
+        let channels = self.config.model.channels;
+        let info = image_io::ImageInfo::of(path, &decoded)?;
+        if self.config.train.channels == ChannelMode::Auto && usize::from(info.channels) != channels
+        {
+            fail_file!(
+                path,
+                "image has {} channel(s), the model expects {channels}",
+                info.channels
+            );
+        }
+        Ok(image_io::to_chw(&decoded, channels, None))
+    }
+
+    /// Scores images (already decoded, any size) with `profile`.
+    pub fn score(
+        &self,
+        images: Vec<ChwImage>,
+        profile: &ScoringProfile,
+    ) -> Result<Vec<ScoredImage>> {
+        let config = &profile.config;
+        let working: Vec<ChwImage> = images.par_iter().map(|i| config.to_working(i)).collect();
+        let maps = scale_maps_parallel(
+            &self.model,
+            &self.config.model,
+            config,
+            &working,
+            &self.device,
+        )?;
+        Ok(images
+            .into_iter()
+            .zip(working)
+            .zip(maps)
+            .map(|((original, work), maps)| {
+                let fused = fuse(&maps, &profile.stats, config, work.size());
+                let score = image_score(&fused, config.top_k_percent);
+                ScoredImage {
+                    member_scores: Vec::new(),
+                    original,
+                    map: ChwImage::map(work.size(), fused),
+                    score,
+                }
+            })
+            .collect())
+    }
+}

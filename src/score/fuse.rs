@@ -1,0 +1,131 @@
+//! Fusion of one image's scale maps into its anomaly map and score: z-normalisation per map,
+//! element-wise max, Gaussian smoothing, mean of the top-k % pixels.
+
+use serde::{Deserialize, Serialize};
+
+use super::{ErrorKind, Normalization, ScoringConfig};
+use crate::image::filter::gaussian_blur;
+use crate::image::Size;
+use crate::metrics::top_fraction_mean;
+
+/// Mean and standard deviation of one scale's error maps over the validation normal images.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ScaleStats {
+    /// Window side of the scale.
+    pub window: usize,
+    /// Kind of error map.
+    pub kind: ErrorKind,
+    /// Mean error.
+    pub mean: f64,
+    /// Standard deviation of the error.
+    pub std: f64,
+}
+
+/// Mean and (population) standard deviation of the values of `maps`.
+pub fn mean_std<'a>(maps: impl IntoIterator<Item = &'a [f32]>) -> (f64, f64) {
+    let (mut n, mut sum, mut sq) = (0usize, 0.0f64, 0.0f64);
+    for map in maps {
+        for &v in map {
+            let v = f64::from(v);
+            n += 1;
+            sum += v;
+            sq += v * v;
+        }
+    }
+    if n == 0 {
+        return (0.0, 0.0);
+    }
+    let mean = sum / n as f64;
+    (mean, (sq / n as f64 - mean * mean).max(0.0).sqrt())
+}
+
+/// Fuses one image's maps: z-normalisation per map (`stats` from validation, or the map's own
+/// statistics for [`Normalization::Image`]), element-wise max, Gaussian smoothing.
+pub fn fuse(
+    scale_maps: &[Vec<f32>],
+    stats: &[ScaleStats],
+    config: &ScoringConfig,
+    size: Size,
+) -> Vec<f32> {
+    let mut fused = vec![f32::NEG_INFINITY; size.area()];
+    for (s, map) in scale_maps.iter().enumerate() {
+        let (mean, std) = match config.normalization {
+            Normalization::Validation => (stats[s].mean, stats[s].std),
+            Normalization::Image => mean_std([map.as_slice()]),
+        };
+        let scale = 1.0 / (std + config.eps);
+        for (f, &v) in fused.iter_mut().zip(map) {
+            let z = ((f64::from(v) - mean) * scale) as f32;
+            *f = f.max(z);
+        }
+    }
+    gaussian_blur(&fused, size, config.sigma)
+}
+
+/// Image score of a fused map: mean of its top `top_k_percent` percent.
+pub fn image_score(fused: &[f32], top_k_percent: f64) -> f64 {
+    top_fraction_mean(fused, top_k_percent / 100.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fusion_z_normalises_each_scale_and_takes_the_max() {
+        let mut config = ScoringConfig::for_working_size(4);
+        config.windows = vec![2, 4];
+        config.sigma = 0.0;
+        let maps = vec![vec![1.0, 2.0, 3.0, 4.0], vec![10.0, 0.0, 10.0, 40.0]];
+        let stats = [
+            ScaleStats {
+                window: 2,
+                kind: ErrorKind::Squared,
+                mean: 2.0,
+                std: 1.0,
+            },
+            ScaleStats {
+                window: 4,
+                kind: ErrorKind::Squared,
+                mean: 10.0,
+                std: 10.0,
+            },
+        ];
+        let fused = fuse(&maps, &stats, &config, Size::square(2));
+        let expect = [
+            (-1.0f64).max(0.0),
+            0.0f64.max(-1.0),
+            1.0f64.max(0.0),
+            2.0f64.max(3.0),
+        ];
+        for (f, e) in fused.iter().zip(expect) {
+            assert!((f64::from(*f) - e).abs() < 1e-5, "{fused:?}");
+        }
+        // Per-image statistics: every scale ends with mean 0, so a uniformly higher error
+        // level is invisible (the reason validation statistics are the default).
+        config.normalization = Normalization::Image;
+        let shifted: Vec<Vec<f32>> = maps
+            .iter()
+            .map(|m| m.iter().map(|v| v + 100.0).collect())
+            .collect();
+        assert_eq!(
+            fuse(&maps, &stats, &config, Size::square(2)),
+            fuse(&shifted, &stats, &config, Size::square(2))
+        );
+        config.normalization = Normalization::Validation;
+        assert_ne!(
+            fuse(&maps, &stats, &config, Size::square(2)),
+            fuse(&shifted, &stats, &config, Size::square(2))
+        );
+        // A zero std is guarded by eps.
+        let flat = [ScaleStats {
+            window: 2,
+            kind: ErrorKind::Squared,
+            mean: 1.0,
+            std: 0.0,
+        }; 2];
+        assert!(fuse(&maps, &flat, &config, Size::square(2))
+            .iter()
+            .all(|v| v.is_finite()));
+    }
+}

@@ -1,0 +1,248 @@
+//! Multi-scale sliding-window scoring (SPEC §5): the settings ([`ScoringConfig`]) and the stages
+//! that turn an image into an anomaly map and a score.
+//!
+//! An image is resized to the working resolution (long side `working_size`). For each window
+//! scale, the image is cut into windows ([`window`]), the windows go through the model in
+//! batches at their own size ([`maps`]: padded by edge replication to the model's side multiple
+//! when needed), and the per-pixel reconstruction error is stitched into one error map per
+//! scale. The scale maps are z-normalised (with statistics of the validation normal images by
+//! default, or of the image itself), fused by element-wise max, smoothed with a Gaussian (σ in
+//! working-resolution pixels), and the image score is the mean of the top-k % pixels of the
+//! fused map ([`fuse`]). What calibration fits on validation data is the [`profile`].
+
+pub mod fuse;
+pub mod maps;
+pub mod profile;
+pub mod window;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{fail, Result};
+use crate::image::ChwImage;
+use crate::model::unet::UNetConfig;
+use window::Padding;
+
+/// Where the per-scale z-normalisation statistics come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum Normalization {
+    /// Mean and std of each scale's error maps over the validation normal images (saved with
+    /// the model): an image whose error is high everywhere still scores high.
+    #[default]
+    Validation,
+    /// Each image's own mean and std per scale (throws the absolute error level away).
+    Image,
+}
+
+/// Which per-pixel error maps each window scale contributes to the fusion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum ErrorMaps {
+    /// Squared error averaged over channels.
+    #[default]
+    Squared,
+    /// 1 − SSIM (11×11 Gaussian window, σ 1.5, averaged over channels): local structure and
+    /// contrast, insensitive to the brightness level.
+    Ssim,
+    /// Both, each z-normalised on its own, fused by the same max.
+    Both,
+}
+
+impl ErrorMaps {
+    /// The kinds of map, in order.
+    pub fn kinds(self) -> &'static [ErrorKind] {
+        match self {
+            ErrorMaps::Squared => &[ErrorKind::Squared],
+            ErrorMaps::Ssim => &[ErrorKind::Ssim],
+            ErrorMaps::Both => &[ErrorKind::Squared, ErrorKind::Ssim],
+        }
+    }
+}
+
+/// One kind of per-pixel error map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ErrorKind {
+    /// Squared error averaged over channels.
+    Squared,
+    /// 1 − SSIM averaged over channels.
+    Ssim,
+}
+
+/// Every scoring setting; saved with the model in `scoring.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScoringConfig {
+    /// Long side of the working resolution in pixels.
+    pub working_size: usize,
+    /// Window sides, one per scale; a window equal to `working_size` is the whole image.
+    pub windows: Vec<usize>,
+    /// Strides, one per window (empty: half the window).
+    pub strides: Vec<usize>,
+    /// Padding policy of windows at the border.
+    pub padding: Padding,
+    /// Error maps per scale.
+    pub error: ErrorMaps,
+    /// Source of the z-normalisation statistics.
+    pub normalization: Normalization,
+    /// Guard of the z-normalisation: `(m − mean) / (std + eps)`.
+    pub eps: f64,
+    /// σ of the Gaussian smoothing of the fused map, in working-resolution pixels (0 = none).
+    pub sigma: f64,
+    /// Image score: mean of the top `top_k_percent` percent of the fused map's pixels.
+    #[serde(rename = "top_k")]
+    pub top_k_percent: f64,
+    /// Candidates for `top_k_percent`; calibration keeps the best on the CutPaste val set.
+    #[serde(rename = "top_k_candidates")]
+    pub top_k_candidates_percent: Vec<f64>,
+    /// Share of the window side over which merge weights fall off towards window edges inside
+    /// the image (0 = plain average of overlaps).
+    pub taper: f64,
+    /// Windows per forward pass.
+    pub batch_size: usize,
+}
+
+impl Default for ScoringConfig {
+    fn default() -> Self {
+        Self::for_working_size(512)
+    }
+}
+
+impl ScoringConfig {
+    /// SPEC defaults for a working resolution: windows of ¼, ½ and all of it (128, 256, 512 at
+    /// 512), stride half the window, no padding, plain average of overlaps, squared error,
+    /// validation statistics, σ 4, k ∈ {0.1, 0.5, 1} %.
+    pub fn for_working_size(working_size: usize) -> Self {
+        Self {
+            working_size,
+            windows: vec![working_size / 4, working_size / 2, working_size],
+            strides: Vec::new(),
+            padding: Padding::None,
+            error: ErrorMaps::Squared,
+            normalization: Normalization::Validation,
+            eps: 1e-6,
+            sigma: 4.0,
+            top_k_percent: 1.0,
+            top_k_candidates_percent: vec![0.1, 0.5, 1.0],
+            taper: 0.0,
+            batch_size: 8,
+        }
+    }
+
+    /// The stride of scale `i`.
+    pub fn stride(&self, i: usize) -> usize {
+        self.strides
+            .get(i)
+            .copied()
+            .unwrap_or((self.windows[i] / 2).max(1))
+    }
+
+    /// Checks the settings against the model.
+    pub fn validate(&self, model: &UNetConfig) -> Result<()> {
+        let m = model.side_multiple();
+        if self.working_size < m {
+            fail!(
+                "working size {} is smaller than the model's side multiple {m}",
+                self.working_size
+            );
+        }
+        if self.windows.is_empty() {
+            fail!("no window scales given");
+        }
+        for &w in &self.windows {
+            if w == 0 {
+                fail!("window size 0");
+            }
+            if w > self.working_size {
+                fail!(
+                    "window {w} is larger than the working resolution {} (use {} for the whole image)",
+                    self.working_size,
+                    self.working_size
+                );
+            }
+        }
+        if !self.strides.is_empty() && self.strides.len() != self.windows.len() {
+            fail!(
+                "{} strides for {} windows: give one per window or none",
+                self.strides.len(),
+                self.windows.len()
+            );
+        }
+        if self.strides.contains(&0) {
+            fail!("stride 0");
+        }
+        for (i, &w) in self.windows.iter().enumerate() {
+            if self.stride(i) > w {
+                fail!(
+                    "stride {} is larger than its window {w}: pixels would be missed",
+                    self.stride(i)
+                );
+            }
+        }
+        for &k in self
+            .top_k_candidates_percent
+            .iter()
+            .chain([&self.top_k_percent])
+        {
+            if !(k > 0.0 && k <= 100.0) {
+                fail!("top-k {k} % is outside (0, 100]");
+            }
+        }
+        if self.top_k_candidates_percent.is_empty() {
+            fail!("no top-k candidates");
+        }
+        if !(self.sigma >= 0.0 && self.sigma.is_finite()) {
+            fail!("sigma {} must be ≥ 0", self.sigma);
+        }
+        if self.eps.is_nan() || self.eps <= 0.0 {
+            fail!("eps {} must be > 0", self.eps);
+        }
+        if !(0.0..=0.5).contains(&self.taper) {
+            fail!("taper {} must be in [0, 0.5]", self.taper);
+        }
+        if self.batch_size == 0 {
+            fail!("window batch size 0");
+        }
+        Ok(())
+    }
+
+    /// The fused maps in order: every window scale, and per scale every error kind.
+    pub fn map_specs(&self) -> Vec<(usize, ErrorKind)> {
+        self.windows
+            .iter()
+            .flat_map(|&w| self.error.kinds().iter().map(move |&k| (w, k)))
+            .collect()
+    }
+
+    /// `image` resized to the working resolution (long side `working_size`).
+    pub fn to_working(&self, image: &ChwImage) -> ChwImage {
+        image.fit_long_side(self.working_size)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::unet::Preset;
+
+    #[test]
+    fn bad_scoring_settings_are_named() {
+        let model = Preset::Tiny.config(3);
+        let ok = ScoringConfig::for_working_size(128);
+        ok.validate(&model).unwrap();
+        let err = |f: &dyn Fn(&mut ScoringConfig)| {
+            let mut c = ok.clone();
+            f(&mut c);
+            c.validate(&model).unwrap_err().to_string()
+        };
+        assert!(err(&|c| c.windows = vec![256]).contains("larger than the working resolution"));
+        assert!(err(&|c| c.top_k_percent = 0.0).contains("outside (0, 100]"));
+        assert!(err(&|c| c.top_k_candidates_percent = vec![0.5, 150.0]).contains("150"));
+        assert!(err(&|c| c.strides = vec![8]).contains("one per window"));
+        assert!(err(&|c| c.strides = vec![64, 128, 256]).contains("larger than its window"));
+        assert!(err(&|c| c.batch_size = 0).contains("batch"));
+        assert!(err(&|c| c.sigma = -1.0).contains("sigma"));
+    }
+}

@@ -1,0 +1,107 @@
+//! The scoring profile: everything the scoring pipeline needs besides the weights, fitted on
+//! validation data by calibration (the `calibrate` module) and saved beside the model as
+//! `scoring.json`.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::fuse::ScaleStats;
+use super::ScoringConfig;
+use crate::error::{fail_file, Context, Result};
+use crate::metrics::F1Max;
+use crate::model::unet::UNetConfig;
+use crate::util::fs::read_json;
+
+/// File name of the scoring profile in a run directory.
+pub const SCORING_FILE: &str = "scoring.json";
+
+/// Version of the `scoring.json` format.
+pub const SCORING_FORMAT_VERSION: u32 = 1;
+
+/// One top-k candidate and its CutPaste-val AUROC.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TopKChoice {
+    /// k in percent.
+    #[serde(rename = "top_k")]
+    pub top_k_percent: f64,
+    /// CutPaste-val image AUROC with this k.
+    pub val_auroc: f64,
+}
+
+/// Everything the scoring pipeline needs besides the weights; saved as `scoring.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoringProfile {
+    /// Format version.
+    pub format: u32,
+    /// Settings, `top_k` being the chosen one.
+    pub config: ScoringConfig,
+    /// Per-scale statistics of the validation normal images (same order as the windows).
+    pub stats: Vec<ScaleStats>,
+    /// CutPaste-val AUROC of every top-k candidate.
+    pub top_k_auroc: Vec<TopKChoice>,
+    /// Decision threshold on the image score (anomalous when score ≥ threshold).
+    pub threshold: f64,
+    /// How the threshold was chosen.
+    pub threshold_rule: String,
+    /// Normal validation images.
+    pub val_normal: usize,
+    /// Synthetic anomalies of the validation set.
+    pub val_anomalous: usize,
+    /// CutPaste-val AUROC at the chosen k.
+    pub val_auroc: f64,
+    /// F1 / precision / recall on the validation set at the threshold.
+    pub val_f1: F1Max,
+    /// Image scores of the validation normal images at the chosen k (for ensembles and audits).
+    pub val_normal_scores: Vec<f64>,
+    /// Mean of the fused anomaly maps of the validation normal images (for ensembles of maps).
+    #[serde(default)]
+    pub val_map_mean: f64,
+    /// Standard deviation of those maps' pixels.
+    #[serde(default)]
+    pub val_map_std: f64,
+    /// CutPaste-val AUROC of every working resolution tried (the best was kept).
+    #[serde(default)]
+    pub working_size_auroc: Vec<WorkingSizeChoice>,
+}
+
+/// One working-resolution candidate and its CutPaste-val AUROC (at its best k).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct WorkingSizeChoice {
+    /// Long side of the working resolution.
+    pub working_size: usize,
+    /// CutPaste-val image AUROC.
+    pub val_auroc: f64,
+}
+
+impl ScoringProfile {
+    /// Reads a saved profile, checking its format and that it fits `model`.
+    pub fn load(path: &Path, model: &UNetConfig) -> Result<Self> {
+        let profile: ScoringProfile = read_json(path)?;
+        if profile.format != SCORING_FORMAT_VERSION {
+            fail_file!(
+                path,
+                "scoring format {} is not the supported format {SCORING_FORMAT_VERSION}",
+                profile.format
+            );
+        }
+        profile
+            .config
+            .validate(model)
+            .with_context(|| format!("{}: invalid scoring settings", path.display()))?;
+        let specs = profile.config.map_specs();
+        if profile.stats.len() != specs.len()
+            || profile
+                .stats
+                .iter()
+                .zip(&specs)
+                .any(|(s, &(w, k))| (s.window, s.kind) != (w, k))
+        {
+            fail_file!(
+                path,
+                "the statistics do not match the windows and error maps"
+            );
+        }
+        Ok(profile)
+    }
+}

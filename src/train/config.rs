@@ -1,0 +1,215 @@
+//! Training settings: every field is saved in the run's `config.json` under `train`; a JSON file
+//! with any subset of them can be given with `--config`.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::anomaly::cutpaste::CutPasteConfig;
+use crate::data::augment::AugmentConfig;
+use crate::data::image_io::ChannelMode;
+use crate::data::split::DEFAULT_VAL_FRACTION;
+use crate::device::Backend;
+use crate::error::{Context, Error, Result};
+use crate::image::Size;
+use crate::model::loss::LossConfig;
+use crate::model::unet::{Preset, UNetConfig};
+
+/// Adam settings (PyTorch's defaults, epsilon included; burn's default epsilon is 1e-5).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OptimizerConfig {
+    /// Learning rate.
+    pub lr: f64,
+    /// L2 weight decay.
+    pub weight_decay: f32,
+    /// Adam β1.
+    pub beta1: f32,
+    /// Adam β2.
+    pub beta2: f32,
+    /// Adam ε.
+    pub epsilon: f32,
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        Self {
+            lr: 1e-4,
+            weight_decay: 1e-5,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-8,
+        }
+    }
+}
+
+/// Every training setting. Saved as `config.json` in the run directory; a JSON file with any
+/// subset of these fields can be passed with `--config`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Seed of every random choice (split, weights, augmentation, CutPaste).
+    pub seed: u64,
+    /// Seed of the train/val split only, when it must differ from `seed` (ensemble members
+    /// share one split, so that they share one validation set).
+    pub split_seed: Option<u64>,
+    /// Architecture preset (ignored when `model` is given).
+    pub preset: Preset,
+    /// Explicit architecture; its channel count is set from the data.
+    pub model: Option<UNetConfig>,
+    /// Skip levels to switch off (0 = shallowest), applied on top of the preset.
+    pub disabled_skips: Vec<usize>,
+    /// Loss.
+    pub loss: LossConfig,
+    /// Optimizer.
+    pub optimizer: OptimizerConfig,
+    /// Images per batch.
+    pub batch_size: usize,
+    /// Maximum number of epochs.
+    pub epochs: usize,
+    /// Evaluate the CutPaste-val AUROC every this many epochs.
+    pub eval_every: usize,
+    /// Stop after this many evaluations without improvement.
+    pub patience: usize,
+    /// Share of normal training images held out for validation.
+    pub val_fraction: f64,
+    /// Channel policy.
+    pub channels: ChannelMode,
+    /// Augmentation.
+    pub augment: AugmentConfig,
+    /// Side of the (square) validation images.
+    pub val_size: usize,
+    /// Share of pixels averaged for the validation image score, as a fraction (0.01 = 1 %).
+    #[serde(rename = "val_top_k")]
+    pub val_top_k_fraction: f64,
+    /// Gaussian smoothing (σ, pixels at `val_size`) of validation error maps before top-k.
+    pub val_sigma: f64,
+    /// CutPaste validation set.
+    pub cutpaste: CutPasteConfig,
+    /// Compute backend.
+    pub backend: Backend,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            seed: crate::DEFAULT_SEED,
+            split_seed: None,
+            preset: Preset::Default,
+            model: None,
+            disabled_skips: Vec::new(),
+            loss: LossConfig::default(),
+            optimizer: OptimizerConfig::default(),
+            batch_size: 32,
+            epochs: 200,
+            eval_every: 2,
+            patience: 10,
+            val_fraction: DEFAULT_VAL_FRACTION,
+            channels: ChannelMode::Auto,
+            augment: AugmentConfig::default(),
+            val_size: 256,
+            val_top_k_fraction: 0.01,
+            val_sigma: 2.0,
+            cutpaste: CutPasteConfig::default(),
+            backend: Backend::Cpu,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Sets the training resolution: batches of `size`, rescale range [size, 2·size], validation
+    /// images of `size`.
+    pub fn with_image_size(mut self, size: usize) -> Self {
+        self.augment.input_sizes = vec![size];
+        self.augment.rescale = (size as u32, 2 * size as u32);
+        self.val_size = size;
+        self
+    }
+
+    /// The architecture for `channels` input channels.
+    pub fn model_config(&self, channels: usize) -> UNetConfig {
+        let mut model = self
+            .model
+            .clone()
+            .unwrap_or_else(|| self.preset.config(channels));
+        model.channels = channels;
+        for &l in &self.disabled_skips {
+            if !model.disabled_skips.contains(&l) {
+                model.disabled_skips.push(l);
+            }
+        }
+        model
+    }
+
+    /// Checks every setting, naming the one that is wrong.
+    pub fn validate(&self) -> Result<()> {
+        let fail = |name: &str, value: String, why: &str| Err(Error::setting(name, value, why));
+        if !(self.loss.ssim_weight >= 0.0 && self.loss.ssim_weight.is_finite()) {
+            return fail(
+                "loss.ssim_weight (λ)",
+                self.loss.ssim_weight.to_string(),
+                "must be >= 0 (0.5-1.0 sensible)",
+            );
+        }
+        if self.batch_size == 0 {
+            return fail(
+                "batch_size",
+                "0".into(),
+                "must be at least 1 (2 or more for BatchNorm)",
+            );
+        }
+        if self.epochs == 0 {
+            return fail("epochs", "0".into(), "must be at least 1");
+        }
+        if self.eval_every == 0 {
+            return fail("eval_every", "0".into(), "must be at least 1");
+        }
+        if self.patience == 0 {
+            return fail("patience", "0".into(), "must be at least 1 evaluation");
+        }
+        if self.optimizer.lr.is_nan() || self.optimizer.lr <= 0.0 {
+            return fail("optimizer.lr", self.optimizer.lr.to_string(), "must be > 0");
+        }
+        if self.val_sigma.is_nan() || self.val_sigma < 0.0 {
+            return fail("val_sigma", self.val_sigma.to_string(), "must be >= 0");
+        }
+        if !(self.val_top_k_fraction > 0.0 && self.val_top_k_fraction <= 1.0) {
+            return fail(
+                "val_top_k",
+                self.val_top_k_fraction.to_string(),
+                "must be in (0, 1]",
+            );
+        }
+        if let Err(e) = self.augment.validate() {
+            return Err(Error::Unusable(format!("invalid setting: {e}")));
+        }
+        if let Err(e) = self.cutpaste.validate() {
+            return Err(Error::Unusable(format!("invalid setting: {e}")));
+        }
+        let model = self.model_config(3);
+        model.validate()?;
+        for &size in self.augment.input_sizes.iter().chain([&self.val_size]) {
+            model
+                .check_input(Size::square(size))
+                .map_err(Error::from)
+                .with_context(|| {
+                    format!("training/validation size {size} does not fit the model")
+                })?;
+        }
+        if self.val_size < 11 {
+            return fail(
+                "val_size",
+                self.val_size.to_string(),
+                "must be at least 11 (SSIM window)",
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Reads a `--config` JSON file of training settings (any subset of [`TrainConfig`]'s fields).
+pub fn load_config_file(path: &Path) -> Result<TrainConfig> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    serde_json::from_str(&text)
+        .map_err(|e| Error::file(path, format!("invalid training config: {e}")))
+}

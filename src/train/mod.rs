@@ -1,0 +1,51 @@
+//! Training (SPEC §4): a U-Net autoencoder fitted on the normal training images of a data set,
+//! minus a seeded validation split, into a run directory it owns ([`run_dir`]): settings
+//! ([`config`]), the loop ([`trainer`]), the CutPaste-val early stopping ([`validate`]) and
+//! resumable checkpoints ([`checkpoint`]). Training knows nothing of scoring or evaluation;
+//! `pipeline::train_and_calibrate` calibrates a finished run.
+
+pub mod checkpoint;
+pub mod config;
+pub mod run_dir;
+pub mod trainer;
+pub mod validate;
+
+pub use config::{load_config_file, OptimizerConfig, TrainConfig};
+pub use run_dir::{DataRef, RunConfig, RunDir, TrainState};
+pub use trainer::{resume, train_new};
+
+use crate::util::progress::{NoProgress, Progress};
+
+/// How to run a training.
+#[derive(Clone, Copy)]
+pub struct TrainOptions<'a> {
+    /// Where epoch progress goes.
+    pub progress: &'a dyn Progress,
+    /// Stop after this many epochs of this invocation (for tests of resuming); `None` = no limit.
+    pub max_epochs_this_call: Option<usize>,
+}
+
+impl TrainOptions<'static> {
+    /// No progress output, no epoch limit.
+    pub fn quiet() -> Self {
+        Self {
+            progress: &NoProgress,
+            max_epochs_this_call: None,
+        }
+    }
+}
+
+/// What a finished (or paused) training run reports.
+#[derive(Debug, Clone)]
+pub struct TrainSummary {
+    /// Final state.
+    pub state: TrainState,
+    /// Training images.
+    pub train_images: usize,
+    /// Validation images (normal).
+    pub val_images: usize,
+    /// Wall time of this invocation, seconds.
+    pub seconds: f64,
+    /// Training images processed per second in this invocation (augmented samples).
+    pub images_per_second: f64,
+}
