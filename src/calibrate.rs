@@ -21,7 +21,7 @@ use crate::score::maps::scale_maps_parallel;
 use crate::score::profile::{
     ScoringProfile, TopKChoice, WorkingSizeChoice, SCORING_FORMAT_VERSION,
 };
-use crate::score::ScoringConfig;
+use crate::score::{ErrorMaps, ScoringConfig};
 use crate::util::fs::write_json_atomic;
 use crate::util::progress::Progress;
 
@@ -195,14 +195,27 @@ pub fn calibrate(
         working_size_auroc: vec![WorkingSizeChoice {
             working_size,
             val_auroc: choice.val_auroc,
+            error: None,
         }],
     })
 }
 
-/// Default scoring candidates for `model`, one per working resolution: the bottom and the top of
-/// its training rescale range (the scales whole training images were seen at). Calibration
-/// keeps the one with the best CutPaste-val AUROC.
+/// Default scoring candidates for `model`; calibration keeps the one with the best CutPaste-val
+/// AUROC. A whole-image model is scored as one window at its training size, with each error map
+/// (squared, 1 − SSIM, MSGMS) as a candidate. Otherwise one candidate per working resolution:
+/// the bottom and the top of its training rescale range (the scales whole training images were
+/// seen at), multi-scale windows, squared error.
 pub fn default_candidates(model: &TrainedModel) -> Vec<ScoringConfig> {
+    if let Some(size) = model.config.train.whole_image_size() {
+        return [ErrorMaps::Squared, ErrorMaps::Ssim, ErrorMaps::Msgms]
+            .into_iter()
+            .map(|error| ScoringConfig {
+                error,
+                ..ScoringConfig::whole_image(size)
+            })
+            .filter(|c| c.validate(&model.config.model).is_ok())
+            .collect();
+    }
     let (lo, hi) = model.config.train.augment.rescale;
     let mut sizes = vec![lo as usize, hi as usize];
     sizes.dedup();
@@ -251,11 +264,18 @@ pub fn calibrate_best(
     candidates: Vec<ScoringConfig>,
     progress: &dyn Progress,
 ) -> Result<ScoringProfile> {
+    let errors_differ = candidates.windows(2).any(|w| w[0].error != w[1].error);
     let mut best: Option<ScoringProfile> = None;
     let mut tried = Vec::new();
     for config in candidates {
+        let error = errors_differ.then_some(config.error);
         let profile = calibrate_model(model, config, progress)?;
-        tried.extend(profile.working_size_auroc.iter().copied());
+        tried.extend(
+            profile
+                .working_size_auroc
+                .iter()
+                .map(|&c| WorkingSizeChoice { error, ..c }),
+        );
         if best
             .as_ref()
             .is_none_or(|b| profile.val_auroc > b.val_auroc)

@@ -178,6 +178,10 @@ pub struct ScoringArgs {
     /// σ of the Gaussian smoothing of the fused map (working-resolution pixels).
     #[arg(long)]
     pub sigma: Option<f64>,
+    /// σ of the SSIM window (working-resolution pixels; default tied to the working size:
+    /// 1.0 = 7×7 up to 128 px, 1.5 = 11×11 from 256 px).
+    #[arg(long)]
+    pub ssim_sigma: Option<f64>,
     /// Fixed top-k in percent (no choice on CutPaste-val).
     #[arg(long, value_name = "PERCENT", allow_negative_numbers = true)]
     pub top_k: Option<f64>,
@@ -207,6 +211,7 @@ impl ScoringArgs {
             || self.norm.is_some()
             || self.error.is_some()
             || self.sigma.is_some()
+            || self.ssim_sigma.is_some()
             || self.top_k.is_some()
             || !self.top_k_candidates.is_empty()
             || self.window_batch.is_some()
@@ -222,6 +227,7 @@ impl ScoringArgs {
             c.working_size = w;
             c.windows = fresh.windows;
             c.strides = Vec::new();
+            c.ssim_sigma = fresh.ssim_sigma;
         }
         if !self.windows.is_empty() {
             c.windows = self.windows.clone();
@@ -234,6 +240,7 @@ impl ScoringArgs {
         c.normalization = self.norm.unwrap_or(c.normalization);
         c.error = self.error.unwrap_or(c.error);
         c.sigma = self.sigma.unwrap_or(c.sigma);
+        c.ssim_sigma = self.ssim_sigma.unwrap_or(c.ssim_sigma);
         if !self.top_k_candidates.is_empty() {
             c.top_k_candidates_percent = self.top_k_candidates.clone();
         }
@@ -292,6 +299,12 @@ mod tests {
         );
         assert!(c.strides.is_empty());
         assert_eq!(c.sigma, base.sigma);
+        assert_eq!(c.ssim_sigma, 1.5);
+        let small = ScoringArgs {
+            working_size: Some(128),
+            ..Default::default()
+        };
+        assert_eq!(small.apply(base.clone()).ssim_sigma, 1.0);
 
         // Explicit windows win over the working size's; a fixed top-k is its only candidate.
         let args = ScoringArgs {

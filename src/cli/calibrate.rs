@@ -41,7 +41,10 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     let tried: Vec<String> = profile
         .working_size_auroc
         .iter()
-        .map(|c| format!("{} px: {:.4}", c.working_size, c.val_auroc))
+        .map(|c| match c.error {
+            Some(e) => format!("{} px {e:?}: {:.4}", c.working_size, c.val_auroc),
+            None => format!("{} px: {:.4}", c.working_size, c.val_auroc),
+        })
         .collect();
     println!(
         "calibrated on {} validation images + {} CutPaste/scar copies",

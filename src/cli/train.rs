@@ -27,6 +27,10 @@ pub struct Args {
     /// Training resolution: batches of N px, rescale range [N, 2N], validation at N px.
     #[arg(long, value_name = "N")]
     image_size: Option<usize>,
+    /// Whole-image mode for aligned parts: every sample is the full frame at long side N (no
+    /// rescale, no crop), scored as one window at N px.
+    #[arg(long, value_name = "N", conflicts_with = "image_size")]
+    whole_image: Option<usize>,
     /// Weight λ of the (1 − SSIM) loss term.
     #[arg(long, allow_negative_numbers = true)]
     ssim_weight: Option<f64>,
@@ -56,6 +60,9 @@ impl Args {
         let mut c = self.settings.apply()?;
         if let Some(size) = self.image_size {
             c = c.with_image_size(size);
+        }
+        if let Some(size) = self.whole_image {
+            c = c.with_whole_image(size);
         }
         c.seed = self.seed.unwrap_or(c.seed);
         c.val_fraction = self.val_fraction.unwrap_or(c.val_fraction);

@@ -54,6 +54,12 @@ impl Default for AugmentConfig {
 }
 
 impl AugmentConfig {
+    /// Whether samples of input side `size` are whole frames: a rescale range of exactly `size`
+    /// (whole-image mode, see `TrainConfig::with_whole_image`).
+    pub fn is_whole_image(&self, size: usize) -> bool {
+        self.rescale == (size as u32, size as u32)
+    }
+
     /// Checks the ranges.
     pub fn validate(&self) -> Result<(), String> {
         if self.rescale.0 == 0 || self.rescale.0 > self.rescale.1 {
@@ -82,6 +88,10 @@ pub fn augment(
     config: &AugmentConfig,
     rng: &mut ChaCha8Rng,
 ) -> ChwImage {
+    if config.is_whole_image(size) {
+        // Whole-image mode: the full frame, squashed to the square input (no random choice).
+        return image.resized(Size::square(size));
+    }
     let long = rng.random_range(config.rescale.0..=config.rescale.1) as usize;
     let scaled = image.fit_long_side(long);
     let crop = size.min(scaled.width).min(scaled.height);
@@ -163,6 +173,21 @@ mod tests {
         assert_eq!((a.width, a.height), (32, 32));
         assert_eq!(a, b);
         assert_ne!(a, c);
+    }
+
+    #[test]
+    fn whole_image_samples_are_the_full_frame_whatever_the_stream() {
+        let img = ramp(120, 90);
+        let cfg = AugmentConfig {
+            rescale: (32, 32),
+            input_sizes: vec![32],
+            corruption: Corruption::None,
+        };
+        assert!(cfg.is_whole_image(32) && !cfg.is_whole_image(16));
+        let a = augment(&img, 32, &cfg, &mut ChaCha8Rng::seed_from_u64(1));
+        let b = augment(&img, 32, &cfg, &mut ChaCha8Rng::seed_from_u64(2));
+        assert_eq!(a, b);
+        assert_eq!(a, img.resized(Size::square(32)));
     }
 
     #[test]

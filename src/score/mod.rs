@@ -13,12 +13,13 @@
 pub mod fuse;
 pub mod maps;
 pub mod profile;
+pub mod similarity;
 pub mod window;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{fail, Result};
-use crate::image::ChwImage;
+use crate::image::{ChwImage, Size};
 use crate::model::unet::UNetConfig;
 use window::Padding;
 
@@ -48,6 +49,9 @@ pub enum ErrorMaps {
     Ssim,
     /// Both, each z-normalised on its own, fused by the same max.
     Both,
+    /// Multi-scale gradient-magnitude similarity error (RIAD/DRAEM): edges and texture, not
+    /// brightness.
+    Msgms,
 }
 
 impl ErrorMaps {
@@ -57,6 +61,7 @@ impl ErrorMaps {
             ErrorMaps::Squared => &[ErrorKind::Squared],
             ErrorMaps::Ssim => &[ErrorKind::Ssim],
             ErrorMaps::Both => &[ErrorKind::Squared, ErrorKind::Ssim],
+            ErrorMaps::Msgms => &[ErrorKind::Msgms],
         }
     }
 }
@@ -69,6 +74,8 @@ pub enum ErrorKind {
     Squared,
     /// 1 − SSIM averaged over channels.
     Ssim,
+    /// 1 − GMS averaged over channels and scales.
+    Msgms,
 }
 
 /// Every scoring setting; saved with the model in `scoring.json`.
@@ -85,6 +92,13 @@ pub struct ScoringConfig {
     pub padding: Padding,
     /// Error maps per scale.
     pub error: ErrorMaps,
+    /// σ of the SSIM Gaussian window in working-resolution pixels (1.5 = the classic 11×11
+    /// window; [`ssim_sigma_for`] ties it to the working size). Files without it mean 1.5.
+    #[serde(
+        default = "classic_ssim_sigma",
+        skip_serializing_if = "is_classic_ssim_sigma"
+    )]
+    pub ssim_sigma: f64,
     /// Source of the z-normalisation statistics.
     pub normalization: Normalization,
     /// Guard of the z-normalisation: `(m − mean) / (std + eps)`.
@@ -102,12 +116,33 @@ pub struct ScoringConfig {
     pub taper: f64,
     /// Windows per forward pass.
     pub batch_size: usize,
+    /// Resize images to a `working_size` square (whole-image models, trained on squares)
+    /// instead of fitting the long side (aspect kept).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub square: bool,
 }
 
 impl Default for ScoringConfig {
     fn default() -> Self {
         Self::for_working_size(512)
     }
+}
+
+/// The SSIM window σ of the original recipe: an 11×11 window.
+fn classic_ssim_sigma() -> f64 {
+    1.5
+}
+
+/// Whether `sigma` is the classic σ (then it is not written, so files stay as they were).
+fn is_classic_ssim_sigma(sigma: &f64) -> bool {
+    *sigma == classic_ssim_sigma()
+}
+
+/// SSIM window σ for a working size: the 11×11 window (σ 1.5) from 256 px up, shrinking with the
+/// resolution to a 7×7 window (σ 1.0) at 128 px and below, so the window covers the same share of
+/// the object.
+pub fn ssim_sigma_for(working_size: usize) -> f64 {
+    (1.5 * working_size as f64 / 256.0).clamp(1.0, 1.5)
 }
 
 impl ScoringConfig {
@@ -121,6 +156,7 @@ impl ScoringConfig {
             strides: Vec::new(),
             padding: Padding::None,
             error: ErrorMaps::Squared,
+            ssim_sigma: ssim_sigma_for(working_size),
             normalization: Normalization::Validation,
             eps: 1e-6,
             sigma: 4.0,
@@ -128,6 +164,17 @@ impl ScoringConfig {
             top_k_candidates_percent: vec![0.1, 0.5, 1.0],
             taper: 0.0,
             batch_size: 8,
+            square: false,
+        }
+    }
+
+    /// Whole-image scoring at `working_size`: one window, the full frame (for models trained on
+    /// whole images); everything else as [`ScoringConfig::for_working_size`].
+    pub fn whole_image(working_size: usize) -> Self {
+        Self {
+            windows: vec![working_size],
+            square: true,
+            ..Self::for_working_size(working_size)
         }
     }
 
@@ -196,6 +243,9 @@ impl ScoringConfig {
         if !(self.sigma >= 0.0 && self.sigma.is_finite()) {
             fail!("sigma {} must be ≥ 0", self.sigma);
         }
+        if !(self.ssim_sigma > 0.0 && self.ssim_sigma <= 16.0) {
+            fail!("ssim_sigma {} must be in (0, 16]", self.ssim_sigma);
+        }
         if self.eps.is_nan() || self.eps <= 0.0 {
             fail!("eps {} must be > 0", self.eps);
         }
@@ -216,9 +266,14 @@ impl ScoringConfig {
             .collect()
     }
 
-    /// `image` resized to the working resolution (long side `working_size`).
+    /// `image` resized to the working resolution: long side `working_size`, or the
+    /// `working_size` square when `square`.
     pub fn to_working(&self, image: &ChwImage) -> ChwImage {
-        image.fit_long_side(self.working_size)
+        if self.square {
+            image.resized(Size::square(self.working_size))
+        } else {
+            image.fit_long_side(self.working_size)
+        }
     }
 }
 
@@ -226,6 +281,19 @@ impl ScoringConfig {
 mod tests {
     use super::*;
     use crate::model::unet::Preset;
+
+    #[test]
+    fn whole_image_scoring_is_one_square_window() {
+        let c = ScoringConfig::whole_image(64);
+        assert_eq!((c.windows.clone(), c.square), (vec![64], true));
+        assert_eq!(c.ssim_sigma, 1.0);
+        let img = ChwImage::zeros(3, Size::new(90, 60));
+        assert_eq!(c.to_working(&img).size(), Size::square(64));
+        let multi = ScoringConfig::for_working_size(64);
+        assert_eq!(multi.to_working(&img).size(), Size::new(64, 43));
+        assert_eq!(ssim_sigma_for(512), 1.5);
+        assert_eq!(ssim_sigma_for(192), 1.125);
+    }
 
     #[test]
     fn bad_scoring_settings_are_named() {

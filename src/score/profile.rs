@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::fuse::ScaleStats;
-use super::ScoringConfig;
+use super::{ErrorMaps, ScoringConfig};
 use crate::error::{fail_file, Context, Result};
 use crate::metrics::F1Max;
 use crate::model::unet::UNetConfig;
@@ -72,6 +72,9 @@ pub struct WorkingSizeChoice {
     pub working_size: usize,
     /// CutPaste-val image AUROC.
     pub val_auroc: f64,
+    /// The error maps of the candidate, where candidates differ in them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorMaps>,
 }
 
 impl ScoringProfile {

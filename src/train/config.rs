@@ -126,6 +126,23 @@ impl TrainConfig {
         self
     }
 
+    /// Whole-image mode (SPEC §8, for aligned parts): every sample is the full frame resized so
+    /// that its long side is `size`, at one scale, with no crop, so the model learns what
+    /// belongs where; validation at the same size. (A rescale range of one size and one input
+    /// size equal to it is exactly that: the random rescale and crop become the identity.)
+    pub fn with_whole_image(mut self, size: usize) -> Self {
+        self.augment.input_sizes = vec![size];
+        self.augment.rescale = (size as u32, size as u32);
+        self.val_size = size;
+        self
+    }
+
+    /// The side of whole-image training ([`TrainConfig::with_whole_image`]), if this is one.
+    pub fn whole_image_size(&self) -> Option<usize> {
+        let (lo, hi) = self.augment.rescale;
+        (lo == hi && self.augment.input_sizes == [lo as usize]).then_some(lo as usize)
+    }
+
     /// The architecture for `channels` input channels.
     pub fn model_config(&self, channels: usize) -> UNetConfig {
         let mut model = self
@@ -212,4 +229,24 @@ pub fn load_config_file(path: &Path) -> Result<TrainConfig> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     serde_json::from_str(&text)
         .map_err(|e| Error::file(path, format!("invalid training config: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_image_mode_is_one_scale_with_no_rescale_range() {
+        let c = TrainConfig::default().with_whole_image(128);
+        assert_eq!(c.whole_image_size(), Some(128));
+        assert_eq!((c.augment.rescale, c.val_size), ((128, 128), 128));
+        c.validate().unwrap();
+        assert_eq!(
+            TrainConfig::default()
+                .with_image_size(128)
+                .whole_image_size(),
+            None
+        );
+        assert_eq!(TrainConfig::default().whole_image_size(), None);
+    }
 }

@@ -339,3 +339,35 @@ fn demo_runs_the_whole_pipeline_at_a_tiny_scale() {
             .is_file());
     }
 }
+
+#[test]
+fn a_whole_image_model_is_scored_as_one_square_window_with_the_error_map_chosen_on_validation() {
+    let t = trained();
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("whole");
+    crate::common::train(&t.data, &run)
+        .args(["--whole-image", "32", "--preset", "tiny", "--epochs", "2"])
+        .args(["--batch", "8", "--val-fraction", "0.25", "--quiet"])
+        .ok();
+    let config = json(&run.join("config.json"));
+    assert_eq!(
+        config["train"]["augment"]["rescale"],
+        serde_json::json!([32, 32])
+    );
+    let scoring = json(&run.join("scoring.json"));
+    assert_eq!(scoring["config"]["windows"], serde_json::json!([32]));
+    assert_eq!(scoring["config"]["working_size"], 32);
+    assert_eq!(scoring["config"]["square"], true);
+    // Squared error, 1 − SSIM and MSGMS were each calibrated; the best CutPaste-val AUROC won.
+    let tried = scoring["working_size_auroc"].as_array().unwrap();
+    let errors: Vec<&str> = tried.iter().map(|c| c["error"].as_str().unwrap()).collect();
+    assert_eq!(errors, ["squared", "ssim", "msgms"]);
+    let best = tried
+        .iter()
+        .map(|c| c["val_auroc"].as_f64().unwrap())
+        .fold(f64::MIN, f64::max);
+    assert_eq!(scoring["val_auroc"].as_f64().unwrap(), best);
+    let out = dir.path().join("eval");
+    eval(&run, &out).arg("--quiet").ok();
+    assert!(out.join("scores.csv").is_file());
+}
