@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::data::image_io;
 use crate::data::{Dataset, Item, Label};
-use crate::detector::{Scorer, ScoringDescription};
+use crate::detector::{ScoredImage, Scorer, ScoringDescription};
 use crate::error::{fail_file, Error, Result};
 use crate::image::{ChwImage, Size};
 use crate::metrics::{auroc, f1_at, f1_max, F1Max, PixelAccumulator, PixelMetrics};
@@ -150,7 +150,7 @@ pub fn evaluate(
     if items.is_empty() {
         fail_file!(dataset.root, "the data set has no test images");
     }
-    let threshold = options.threshold.unwrap_or(model.threshold());
+    let threshold = usable_threshold(options.threshold, model)?;
     let candidates = model.top_k_candidates_percent();
     let members = model.members();
     let mut member_scores: Vec<Vec<f64>> = vec![Vec::new(); members.len()];
@@ -167,6 +167,7 @@ pub fn evaluate(
             .collect::<Result<_>>()?;
         let scored = model.score(images)?;
         for (item, s) in part.iter().zip(scored) {
+            check_finite(model, &item.path, &s)?;
             for (k, scores) in candidates.iter().zip(&mut by_k) {
                 scores.push(image_score(&s.map.data, *k));
             }
@@ -389,6 +390,37 @@ pub fn summary_table(m: &EvalMetrics) -> String {
     s
 }
 
+/// The threshold to label with: the one given, else the calibrated one; either must be finite.
+pub fn usable_threshold(given: Option<f64>, model: &dyn Scorer) -> Result<f64> {
+    match given {
+        Some(t) if !t.is_finite() => Err(Error::setting("threshold", t, "must be a finite number")),
+        Some(t) => Ok(t),
+        None if !model.threshold().is_finite() => Err(Error::file(
+            model.source(),
+            format!(
+                "the calibrated threshold is {}; recalibrate the model",
+                model.threshold()
+            ),
+        )),
+        None => Ok(model.threshold()),
+    }
+}
+
+/// A non-finite score or map is a broken model, never a label: an error naming both.
+fn check_finite(model: &dyn Scorer, image: &Path, scored: &ScoredImage) -> Result<()> {
+    if scored.score.is_finite() && scored.map.data.iter().all(|v| v.is_finite()) {
+        return Ok(());
+    }
+    Err(Error::file(
+        image,
+        format!(
+            "the model {} gives a non-finite score ({}) or anomaly map: its weights or scoring.json are broken",
+            model.source().display(),
+            scored.score
+        ),
+    ))
+}
+
 /// One scored file of [`predict`].
 #[derive(Debug, Clone, Serialize)]
 pub struct Prediction {
@@ -421,6 +453,7 @@ pub fn predict(
             .map(|p| model.load_image(p))
             .collect::<Result<Vec<_>>>()?;
         for ((path, name), scored) in part.iter().zip(part_names).zip(model.score(images)?) {
+            check_finite(model, path, &scored)?;
             let heatmap = match heatmaps {
                 Some(dir) => {
                     let png = dir.join(name);

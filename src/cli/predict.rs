@@ -35,7 +35,7 @@ pub struct Args {
 
 pub fn run(args: &Args) -> Result<ExitCode> {
     let model = detector::open(&args.model, args.backend)?;
-    let threshold = args.threshold.unwrap_or(model.threshold());
+    let threshold = eval::usable_threshold(args.threshold, model.as_ref())?;
     let files = collect_image_files(&args.paths)?;
     let mut out = csv::Writer::from_writer(std::io::stdout().lock());
     if !args.json {

@@ -118,18 +118,16 @@ pub fn scale_maps(
             };
             let n = channels * ph * pw;
             let padded = Size::new(pw, ph);
-            let per_window = |f: &dyn Fn(&[f32], &[f32]) -> Vec<f32>| -> Vec<f32> {
-                xs.chunks(n)
-                    .zip(ys.chunks(n))
-                    .flat_map(|(a, b)| f(a, b))
-                    .collect()
-            };
             let ssim = kinds.contains(&ErrorKind::Ssim).then(|| {
-                per_window(&|a, b| ssim_error_map(a, b, channels, padded, config.ssim_sigma))
+                per_window(&xs, &ys, n, |a, b| {
+                    ssim_error_map(a, b, channels, padded, config.ssim_sigma)
+                })
             });
-            let msgms = kinds
-                .contains(&ErrorKind::Msgms)
-                .then(|| per_window(&|a, b| msgms_error_map(a, b, channels, padded, MSGMS_SCALES)));
+            let msgms = kinds.contains(&ErrorKind::Msgms).then(|| {
+                per_window(&xs, &ys, n, |a, b| {
+                    msgms_error_map(a, b, channels, padded, MSGMS_SCALES)
+                })
+            });
             for (j, &(i, w)) in batch.iter().enumerate() {
                 let q = grids[i].windows[w];
                 let weights = grids[i].taper(&q, config.taper, 1e-3);
@@ -154,6 +152,19 @@ pub fn scale_maps(
         }
     }
     Ok(out)
+}
+
+/// `f` applied to each window pair of two batches of `n` values per window, concatenated.
+fn per_window(
+    xs: &[f32],
+    ys: &[f32],
+    n: usize,
+    f: impl Fn(&[f32], &[f32]) -> Vec<f32>,
+) -> Vec<f32> {
+    xs.chunks(n)
+        .zip(ys.chunks(n))
+        .flat_map(|(a, b)| f(a, b))
+        .collect()
 }
 
 fn read_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {

@@ -13,11 +13,7 @@ use reconad::score::profile::ScoringProfile;
 use reconad::train::{RunConfig, RunDir};
 use reconad::util::fs::{read_json, write_json_atomic};
 
-use crate::common::predict;
-
-fn fixture() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v0.1.0")
-}
+use crate::common::{fixture, predict};
 
 /// `(test-relative path, score, label)` rows of a `predict` CSV.
 fn rows(csv: &str, test_dir: &Path) -> Vec<(String, String, String)> {

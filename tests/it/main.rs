@@ -12,6 +12,7 @@ mod data_layer;
 mod ensemble;
 mod layers;
 mod real_data;
+mod reliability;
 mod scoring;
 mod synth;
 mod training;

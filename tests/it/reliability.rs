@@ -1,0 +1,33 @@
+//! Broken models never give labels: a model whose scores or maps are not finite, or a threshold
+//! that is not a number, is an error naming the model and the image.
+
+use reconad::util::fs::{read_json, write_json_atomic};
+
+use crate::common::{fixture, predict};
+
+#[test]
+fn a_model_that_scores_non_finite_is_an_error_not_a_label() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("broken");
+    std::fs::create_dir_all(&run).unwrap();
+    let member = fixture().join("ens/member-1");
+    for f in ["config.json", "split.json", "model-best.safetensors"] {
+        std::fs::copy(member.join(f), run.join(f)).unwrap();
+    }
+    // Statistics that overflow f32 in the z-normalisation: every map becomes -inf.
+    let mut scoring: serde_json::Value = read_json(&member.join("scoring.json")).unwrap();
+    for s in scoring["stats"].as_array_mut().unwrap() {
+        s["mean"] = serde_json::json!(1e300);
+    }
+    write_json_atomic(&run.join("scoring.json"), &scoring).unwrap();
+    let image = dir.path().join("x.png");
+    image::RgbImage::from_pixel(40, 40, image::Rgb([90, 90, 90]))
+        .save(&image)
+        .unwrap();
+    let out = predict(&run).arg(&image).fails_with("non-finite");
+    assert!(out.contains("x.png") && out.contains("broken"), "{out}");
+    predict(&member)
+        .args(["--threshold", "NaN"])
+        .arg(&image)
+        .fails_with("threshold");
+}
