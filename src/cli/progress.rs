@@ -47,10 +47,6 @@ impl Progress for Bars {
         }
     }
 
-    fn set_total(&self, total: u64) {
-        self.with(|b| b.set_length(total));
-    }
-
     fn advance(&self, n: u64) {
         self.with(|b| b.inc(n));
     }

@@ -6,8 +6,6 @@
 pub trait Progress: Sync {
     /// A new stage named `what` with `total` steps (0 when not known yet).
     fn start(&self, what: &str, total: u64);
-    /// The number of steps of the current stage, once known.
-    fn set_total(&self, total: u64);
     /// `n` more steps of the current stage are done.
     fn advance(&self, n: u64);
     /// A short status shown beside the progress (e.g. the running loss).
@@ -24,7 +22,6 @@ pub struct NoProgress;
 
 impl Progress for NoProgress {
     fn start(&self, _what: &str, _total: u64) {}
-    fn set_total(&self, _total: u64) {}
     fn advance(&self, _n: u64) {}
     fn message(&self, _text: &str) {}
     fn finish(&self) {}
