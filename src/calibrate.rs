@@ -13,15 +13,16 @@ use crate::detector::ensemble::{Ensemble, EnsembleCalibration};
 use crate::detector::single::TrainedModel;
 use crate::detector::Scorer;
 use crate::error::{fail, fail_file, Context, Result};
-use crate::image::ChwImage;
+use crate::image::{ChwImage, Size};
 use crate::metrics::{auroc, f1_at, f1_max, F1Max};
 use crate::model::unet::{UNet, UNetConfig};
 use crate::score::fuse::{fuse, image_score, mean_std, ScaleStats};
+use crate::score::location::PixelMoments;
 use crate::score::maps::scale_maps_parallel;
 use crate::score::profile::{
     ScoringProfile, TopKChoice, WorkingSizeChoice, SCORING_FORMAT_VERSION,
 };
-use crate::score::{ErrorMaps, ScoringConfig};
+use crate::score::{score_filter_for, ErrorMaps, Normalization, ScoringConfig};
 use crate::util::fs::write_json_atomic;
 use crate::util::progress::Progress;
 
@@ -96,35 +97,83 @@ pub fn calibrate(
         )?);
         progress.advance(part.len() as u64);
     }
-    let stats: Vec<ScaleStats> = config
-        .map_specs()
-        .into_iter()
-        .enumerate()
-        .map(|(s, (window, kind))| {
-            let (mean, std) = mean_std(normal_maps.iter().map(|m| m[s].as_slice()));
-            ScaleStats {
-                window,
-                kind,
-                mean,
-                std,
-            }
-        })
+    let specs = config.map_specs();
+    let global: Vec<(f64, f64)> = (0..specs.len())
+        .map(|s| mean_std(normal_maps.iter().map(|m| m[s].as_slice())))
         .collect();
-    // Image scores of every validation sample for every top-k candidate: [sample][candidate].
-    let ks = &config.top_k_candidates_percent;
-    let scores_from_fused =
-        |fused: &[f32]| -> Vec<f64> { ks.iter().map(|&k| image_score(fused, k)).collect() };
-    let scores_of = |maps: &[Vec<f32>], img: &ChwImage| -> Vec<f64> {
-        scores_from_fused(&fuse(maps, &stats, &config, img.size()))
+    let location = config.normalization == Normalization::Location;
+    let moments: Vec<PixelMoments> = if location {
+        let size = Size::square(config.working_size);
+        (0..specs.len())
+            .map(|s| {
+                let mut m = PixelMoments::new(size);
+                normal_maps.iter().for_each(|maps| m.add(&maps[s]));
+                m
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    // `left_out`: the validation image whose own maps stay out of the location statistics
+    // (leave-one-out, so no image is judged against statistics it is part of).
+    let stats_of = |left_out: Option<usize>| -> Result<Vec<ScaleStats>> {
+        specs
+            .iter()
+            .enumerate()
+            .map(|(s, &(window, kind))| {
+                let (mean, std) = global[s];
+                let location = match moments.get(s) {
+                    None => None,
+                    Some(m) => Some(
+                        m.stats(left_out.map(|j| normal_maps[j][s].as_slice()), std)
+                            .with_context(|| {
+                                format!(
+                                    "location normalisation needs at least 3 validation images, the split has {}",
+                                    m.count()
+                                )
+                            })?,
+                    ),
+                };
+                Ok(ScaleStats {
+                    window,
+                    kind,
+                    mean,
+                    std,
+                    location,
+                })
+            })
+            .collect()
+    };
+    let stats = stats_of(None)?;
+    let loo: Vec<Vec<ScaleStats>> = if location {
+        (0..normal.len())
+            .map(|j| stats_of(Some(j)))
+            .collect::<Result<_>>()?
+    } else {
+        Vec::new()
+    };
+    let stats_for = |source: usize| loo.get(source).unwrap_or(&stats);
+    // Image score candidates: every (score filter, top-k) pair.
+    let candidates: Vec<(usize, f64)> = config
+        .score_filters()
+        .into_iter()
+        .flat_map(|f| config.top_k_candidates_percent.iter().map(move |&k| (f, k)))
+        .collect();
+    let scores_from_fused = |fused: &[f32], size: Size| -> Vec<f64> {
+        candidates
+            .iter()
+            .map(|&(f, k)| image_score(fused, size, f, k))
+            .collect()
     };
     // The normal images' fused maps: their scores, and their statistics (for ensembles of maps).
     let normal_fused: Vec<Vec<f32>> = normal_maps
         .iter()
         .zip(&normal)
-        .map(|(m, img)| fuse(m, &stats, &config, img.size()))
+        .enumerate()
+        .map(|(j, (m, img))| fuse(m, stats_for(j), &config, img.size()))
         .collect();
     let (map_mean, map_std) = mean_std(normal_fused.iter().map(Vec::as_slice));
-    let mut normal_iter = normal_fused.iter();
+    let mut normal_iter = normal_fused.iter().zip(&normal);
     let mut sample_scores: Vec<Vec<f64>> = Vec::with_capacity(val_set.len());
     let mut pending: Vec<usize> = Vec::new();
     let flush = |pending: &mut Vec<usize>, out: &mut Vec<Vec<f64>>| -> Result<()> {
@@ -133,8 +182,10 @@ pub fn calibrate(
         }
         let part: Vec<ChwImage> = pending.iter().map(|&i| val_set[i].image.clone()).collect();
         let maps = scale_maps_parallel(model, model_config, &config, &part, device)?;
-        for (i, m) in pending.iter().zip(&maps) {
-            out[*i] = scores_of(m, &val_set[*i].image);
+        for (&i, m) in pending.iter().zip(&maps) {
+            let sample = &val_set[i];
+            let size = sample.image.size();
+            out[i] = scores_from_fused(&fuse(m, stats_for(sample.source), &config, size), size);
         }
         progress.advance(part.len() as u64);
         pending.clear();
@@ -142,8 +193,8 @@ pub fn calibrate(
     };
     for (i, sample) in val_set.iter().enumerate() {
         if sample.label == 0 {
-            let fused = normal_iter.next().expect("one fused map per normal image");
-            sample_scores.push(scores_from_fused(fused));
+            let (fused, img) = normal_iter.next().expect("one fused map per normal image");
+            sample_scores.push(scores_from_fused(fused, img.size()));
         } else {
             sample_scores.push(Vec::new());
             pending.push(i);
@@ -156,11 +207,12 @@ pub fn calibrate(
 
     let mut choices = Vec::new();
     let mut best: Option<(TopKChoice, Vec<f64>)> = None;
-    for (c, &k) in config.top_k_candidates_percent.iter().enumerate() {
+    for (c, &(filter, k)) in candidates.iter().enumerate() {
         let scores: Vec<f64> = sample_scores.iter().map(|s| s[c]).collect();
         let a = auroc(&scores, &labels).context("CutPaste-val AUROC needs both classes")?;
         let choice = TopKChoice {
             top_k_percent: k,
+            score_filter: filter,
             val_auroc: a,
         };
         choices.push(choice);
@@ -170,6 +222,7 @@ pub fn calibrate(
     }
     let (choice, scores) = best.expect("at least one candidate");
     config.top_k_percent = choice.top_k_percent;
+    config.score_filter = choice.score_filter;
     progress.finish();
     let threshold = choose_threshold(&scores, &labels)?;
     let working_size = config.working_size;
@@ -196,23 +249,41 @@ pub fn calibrate(
             working_size,
             val_auroc: choice.val_auroc,
             error: None,
+            normalization: None,
         }],
     })
 }
 
 /// Default scoring candidates for `model`; calibration keeps the one with the best CutPaste-val
-/// AUROC. A whole-image model is scored as one window at its training size, with each error map
-/// (squared, 1 − SSIM, MSGMS) as a candidate. Otherwise one candidate per working resolution:
-/// the bottom and the top of its training rescale range (the scales whole training images were
-/// seen at), multi-scale windows, squared error.
+/// AUROC, and within each the best image-score readout (top-k % of the fused map, with or without
+/// a mean filter of [`score_filter_for`] first). A whole-image model is scored as one window at
+/// its training size, with each error map (squared, 1 − SSIM, MSGMS) normalised globally and,
+/// when the split has at least 3 validation images, per location. Otherwise one candidate per
+/// working resolution: the bottom and the top of its training rescale range (the scales whole
+/// training images were seen at), multi-scale windows, squared error.
 pub fn default_candidates(model: &TrainedModel) -> Vec<ScoringConfig> {
+    let readouts = |c: ScoringConfig| ScoringConfig {
+        score_filter_candidates: vec![0, score_filter_for(c.working_size)],
+        ..c
+    };
     if let Some(size) = model.config.train.whole_image_size() {
-        return [ErrorMaps::Squared, ErrorMaps::Ssim, ErrorMaps::Msgms]
+        let val_images = Split::load(&model.run.split()).map_or(0, |s| s.val.len());
+        let mut normalizations = vec![Normalization::Validation];
+        if val_images >= 3 {
+            normalizations.push(Normalization::Location);
+        }
+        return normalizations
             .into_iter()
-            .map(|error| ScoringConfig {
-                error,
-                ..ScoringConfig::whole_image(size)
+            .flat_map(|normalization| {
+                [ErrorMaps::Squared, ErrorMaps::Ssim, ErrorMaps::Msgms]
+                    .into_iter()
+                    .map(move |error| ScoringConfig {
+                        error,
+                        normalization,
+                        ..ScoringConfig::whole_image(size)
+                    })
             })
+            .map(readouts)
             .filter(|c| c.validate(&model.config.model).is_ok())
             .collect();
     }
@@ -222,6 +293,7 @@ pub fn default_candidates(model: &TrainedModel) -> Vec<ScoringConfig> {
     sizes
         .into_iter()
         .map(ScoringConfig::for_working_size)
+        .map(readouts)
         .filter(|c| c.validate(&model.config.model).is_ok())
         .collect()
 }
@@ -265,16 +337,24 @@ pub fn calibrate_best(
     progress: &dyn Progress,
 ) -> Result<ScoringProfile> {
     let errors_differ = candidates.windows(2).any(|w| w[0].error != w[1].error);
+    let normalizations_differ = candidates
+        .windows(2)
+        .any(|w| w[0].normalization != w[1].normalization);
     let mut best: Option<ScoringProfile> = None;
     let mut tried = Vec::new();
     for config in candidates {
         let error = errors_differ.then_some(config.error);
+        let normalization = normalizations_differ.then_some(config.normalization);
         let profile = calibrate_model(model, config, progress)?;
         tried.extend(
             profile
                 .working_size_auroc
                 .iter()
-                .map(|&c| WorkingSizeChoice { error, ..c }),
+                .map(|&c| WorkingSizeChoice {
+                    error,
+                    normalization,
+                    ..c
+                }),
         );
         if best
             .as_ref()

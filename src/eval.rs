@@ -58,11 +58,18 @@ pub struct ImageRow {
     pub predicted: u8,
 }
 
+fn is_zero(v: &usize) -> bool {
+    *v == 0
+}
+
 /// Image AUROC of one top-k candidate.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct TopKAuroc {
     /// k in percent.
     pub top_k: f64,
+    /// Mean filter side before the top-k (0 = none).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub score_filter: usize,
     /// Test image AUROC with this k (reported, never used to choose k).
     pub image_auroc: Option<f64>,
 }
@@ -151,7 +158,7 @@ pub fn evaluate(
         fail_file!(dataset.root, "the data set has no test images");
     }
     let threshold = usable_threshold(options.threshold, model)?;
-    let candidates = model.top_k_candidates_percent();
+    let candidates = model.score_candidates();
     let members = model.members();
     let mut member_scores: Vec<Vec<f64>> = vec![Vec::new(); members.len()];
     let bar = options.progress;
@@ -168,8 +175,8 @@ pub fn evaluate(
         let scored = model.score(images)?;
         for (item, s) in part.iter().zip(scored) {
             check_finite(model, &item.path, &s)?;
-            for (k, scores) in candidates.iter().zip(&mut by_k) {
-                scores.push(image_score(&s.map.data, *k));
+            for (&(f, k), scores) in candidates.iter().zip(&mut by_k) {
+                scores.push(image_score(&s.map.data, s.map.size(), f, k));
             }
             for (all, &m) in member_scores.iter_mut().zip(&s.member_scores) {
                 all.push(m);
@@ -234,8 +241,9 @@ pub fn evaluate(
         image_auroc_by_top_k: candidates
             .iter()
             .zip(&by_k)
-            .map(|(&top_k, s)| TopKAuroc {
+            .map(|(&(score_filter, top_k), s)| TopKAuroc {
                 top_k,
+                score_filter,
                 image_auroc: auroc(s, &labels),
             })
             .collect(),
@@ -368,7 +376,10 @@ pub fn summary_table(m: &EvalMetrics) -> String {
     let ks: Vec<String> = m
         .image_auroc_by_top_k
         .iter()
-        .map(|t| format!("{}%: {}", t.top_k, f(t.image_auroc)))
+        .map(|t| match t.score_filter {
+            0 => format!("{}%: {}", t.top_k, f(t.image_auroc)),
+            side => format!("{}% of {side}x{side} means: {}", t.top_k, f(t.image_auroc)),
+        })
         .collect();
     if let Some(k) = m.scoring.top_k_percent() {
         s += &format!(

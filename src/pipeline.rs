@@ -123,6 +123,7 @@ pub fn member_config(
     }
     if !variations.disabled_skips.is_empty() {
         c.disabled_skips = variations.disabled_skips[pick(variations.disabled_skips.len())].clone();
+        c.no_skips = false;
     }
     c
 }

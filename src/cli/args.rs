@@ -193,6 +193,10 @@ pub struct ScoringArgs {
         allow_negative_numbers = true
     )]
     pub top_k_candidates: Vec<f64>,
+    /// Fixed mean-filter side (px) applied to the fused map before the top-k of the image score
+    /// (0 = none; no choice on CutPaste-val).
+    #[arg(long, value_name = "PX")]
+    pub score_filter: Option<usize>,
     /// Share of the window side over which merge weights taper off (0 = plain average).
     #[arg(long)]
     pub taper: Option<f64>,
@@ -215,6 +219,7 @@ impl ScoringArgs {
             || self.top_k.is_some()
             || !self.top_k_candidates.is_empty()
             || self.window_batch.is_some()
+            || self.score_filter.is_some()
             || self.taper.is_some()
     }
 
@@ -247,6 +252,10 @@ impl ScoringArgs {
         if let Some(k) = self.top_k {
             c.top_k_percent = k;
             c.top_k_candidates_percent = vec![k];
+        }
+        if let Some(f) = self.score_filter {
+            c.score_filter = f;
+            c.score_filter_candidates = Vec::new();
         }
         c.batch_size = self.window_batch.unwrap_or(c.batch_size);
         c.taper = self.taper.unwrap_or(c.taper);

@@ -41,9 +41,15 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     let tried: Vec<String> = profile
         .working_size_auroc
         .iter()
-        .map(|c| match c.error {
-            Some(e) => format!("{} px {e:?}: {:.4}", c.working_size, c.val_auroc),
-            None => format!("{} px: {:.4}", c.working_size, c.val_auroc),
+        .map(|c| {
+            let mut name = format!("{} px", c.working_size);
+            if let Some(e) = c.error {
+                name += &format!(" {e:?}");
+            }
+            if let Some(n) = c.normalization {
+                name += &format!(" {n:?}");
+            }
+            format!("{name}: {:.4}", c.val_auroc)
         })
         .collect();
     println!(
@@ -56,12 +62,19 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         tried.join(", ")
     );
     println!(
-        "  top-k {} % (CutPaste-val AUROC {})",
+        "  top-k {} %{} (CutPaste-val AUROC {})",
         profile.config.top_k_percent,
+        match profile.config.score_filter {
+            0 => String::new(),
+            f => format!(" of {f}x{f} means"),
+        },
         profile
             .top_k_auroc
             .iter()
-            .map(|c| format!("{} %: {:.4}", c.top_k_percent, c.val_auroc))
+            .map(|c| match c.score_filter {
+                0 => format!("{} %: {:.4}", c.top_k_percent, c.val_auroc),
+                f => format!("{} % of {f}x{f} means: {:.4}", c.top_k_percent, c.val_auroc),
+            })
             .collect::<Vec<_>>()
             .join(", ")
     );

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
+use reconad::data::anomaly::restoration::RestorationConfig;
+use reconad::data::augment::Corruption;
 use reconad::device::Backend;
 use reconad::pipeline::{resume_and_calibrate, train_and_calibrate};
 use reconad::train::{RunDir, TrainConfig, TrainOptions};
@@ -34,7 +36,14 @@ pub struct Args {
     /// Weight λ of the (1 − SSIM) loss term.
     #[arg(long, allow_negative_numbers = true)]
     ssim_weight: Option<f64>,
-    /// Switch off the skip connection of a level (0 = shallowest; repeatable).
+    /// Restoration training: inputs with Perlin-mask regions filled from another altered
+    /// training image (DRAEM-style, half of them clean); the target stays the clean image.
+    #[arg(long)]
+    restoration: bool,
+    /// Keep the U-Net's skip connections (the default switches them all off).
+    #[arg(long)]
+    keep_skips: bool,
+    /// Switch off the skip connection of a level (0 = shallowest; repeatable); the others stay.
     #[arg(long = "disable-skip", value_name = "LEVEL")]
     disable_skip: Vec<usize>,
     /// Share of normal training images held out for validation.
@@ -70,7 +79,13 @@ impl Args {
         if let Some(l) = self.ssim_weight {
             c.loss.ssim_weight = l;
         }
+        if self.keep_skips || !self.disable_skip.is_empty() {
+            c.no_skips = false;
+        }
         c.disabled_skips.extend(&self.disable_skip);
+        if self.restoration {
+            c.augment.corruption = Corruption::Restoration(RestorationConfig::default());
+        }
         c.validate()?;
         Ok(c)
     }

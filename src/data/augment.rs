@@ -7,6 +7,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use super::anomaly::restoration::{restoration_sample, RestorationConfig};
 use crate::image::{ChwImage, Size};
 
 /// Input corruption for denoising / inpainting training (never CutPaste, so the CutPaste
@@ -29,6 +30,9 @@ pub enum Corruption {
         /// Share of blocks zeroed.
         ratio: f64,
     },
+    /// Restoration training (DRAEM): Perlin-mask regions filled with an altered other training
+    /// image (see `data::anomaly::restoration`).
+    Restoration(RestorationConfig),
 }
 
 /// Augmentation settings.
@@ -76,6 +80,7 @@ impl AugmentConfig {
             Corruption::Mask { patch, ratio } if patch == 0 || !(ratio > 0.0 && ratio < 1.0) => {
                 Err(format!("mask corruption patch = {patch}, ratio = {ratio}: need patch > 0 and 0 < ratio < 1"))
             }
+            Corruption::Restoration(ref r) => r.validate(),
             _ => Ok(()),
         }
     }
@@ -102,11 +107,20 @@ pub fn augment(
         .resized(Size::square(size))
 }
 
-/// Applies the corruption to a copy of `image`.
-pub fn corrupt(image: &ChwImage, corruption: &Corruption, rng: &mut ChaCha8Rng) -> ChwImage {
+/// Applies the corruption to a copy of `image`; `source` is the texture of restoration samples
+/// (another training image, or `image` itself).
+pub fn corrupt(
+    image: &ChwImage,
+    corruption: &Corruption,
+    source: &ChwImage,
+    rng: &mut ChaCha8Rng,
+) -> ChwImage {
     let mut out = image.clone();
     match *corruption {
         Corruption::None => {}
+        Corruption::Restoration(ref config) => {
+            out = restoration_sample(image, source, config, rng).input;
+        }
         Corruption::Gaussian { sigma } => {
             for v in &mut out.data {
                 let (u1, u2): (f32, f32) = (rng.random::<f32>().max(1e-7), rng.random());
@@ -194,7 +208,7 @@ mod tests {
     fn corruption_changes_the_input_only() {
         let img = ramp(16, 16);
         let mut rng = ChaCha8Rng::seed_from_u64(3);
-        let noisy = corrupt(&img, &Corruption::Gaussian { sigma: 0.1 }, &mut rng);
+        let noisy = corrupt(&img, &Corruption::Gaussian { sigma: 0.1 }, &img, &mut rng);
         assert_ne!(noisy.data, img.data);
         let masked = corrupt(
             &img,
@@ -202,6 +216,7 @@ mod tests {
                 patch: 4,
                 ratio: 0.5,
             },
+            &img,
             &mut rng,
         );
         let zeros = masked.data.iter().filter(|&&v| v == 0.0).count();

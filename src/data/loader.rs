@@ -11,7 +11,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use super::augment::{augment, corrupt, stream_seed, AugmentConfig};
+use super::augment::{augment, corrupt, stream_seed, AugmentConfig, Corruption};
 use crate::image::ChwImage;
 
 /// Which images make one batch, and at which input size.
@@ -79,7 +79,16 @@ pub fn make_batch(
                 &[2, epoch as u64, index as u64, k as u64],
             ));
             let clean = augment(&images[i], plan.size, config, &mut rng);
-            let input = corrupt(&clean, &config.corruption, &mut rng);
+            let input = match config.corruption {
+                // The texture of a restoration sample: another training image, as it would be
+                // sampled.
+                Corruption::Restoration(_) => {
+                    let j = rng.random_range(0..images.len());
+                    let source = augment(&images[j], plan.size, config, &mut rng);
+                    corrupt(&clean, &config.corruption, &source, &mut rng)
+                }
+                _ => corrupt(&clean, &config.corruption, &clean, &mut rng),
+            };
             (input, clean)
         })
         .collect();
@@ -121,7 +130,6 @@ pub fn spawn_loader(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::augment::Corruption;
     use crate::image::Size;
 
     #[test]

@@ -370,7 +370,7 @@ impl Scorer for Ensemble {
         8
     }
 
-    fn top_k_candidates_percent(&self) -> Vec<f64> {
+    fn score_candidates(&self) -> Vec<(usize, f64)> {
         Vec::new()
     }
 

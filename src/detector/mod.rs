@@ -46,8 +46,9 @@ pub trait Scorer: Sync {
     fn heatmap_scale(&self, threshold: f64) -> f64;
     /// Images per scoring call.
     fn chunk(&self) -> usize;
-    /// Top-k candidates (percent) to report test AUROCs for (empty: none).
-    fn top_k_candidates_percent(&self) -> Vec<f64>;
+    /// Image-score candidates, (score filter side, top-k percent), to report test AUROCs for
+    /// (empty: none).
+    fn score_candidates(&self) -> Vec<(usize, f64)>;
     /// Member model directories (empty for a single model).
     fn members(&self) -> Vec<PathBuf>;
     /// The scoring settings and calibration, for `metrics.json`.

@@ -62,8 +62,13 @@ impl Scorer for SingleModel {
     fn chunk(&self) -> usize {
         self.profile.config.batch_size.max(4)
     }
-    fn top_k_candidates_percent(&self) -> Vec<f64> {
-        self.profile.config.top_k_candidates_percent.clone()
+    fn score_candidates(&self) -> Vec<(usize, f64)> {
+        let config = &self.profile.config;
+        config
+            .score_filters()
+            .into_iter()
+            .flat_map(|f| config.top_k_candidates_percent.iter().map(move |&k| (f, k)))
+            .collect()
     }
     fn members(&self) -> Vec<PathBuf> {
         Vec::new()
@@ -180,7 +185,12 @@ impl TrainedModel {
             .zip(maps)
             .map(|((original, work), maps)| {
                 let fused = fuse(&maps, &profile.stats, config, work.size());
-                let score = image_score(&fused, config.top_k_percent);
+                let score = image_score(
+                    &fused,
+                    work.size(),
+                    config.score_filter,
+                    config.top_k_percent,
+                );
                 ScoredImage {
                     member_scores: Vec::new(),
                     original,

@@ -51,9 +51,61 @@ pub fn gaussian_blur(map: &[f32], size: Size, sigma: f64) -> Vec<f32> {
     out
 }
 
+/// Mean filter of a row-major map over a `side` x `side` window (odd; an even side is
+/// rounded up), averaging only the part of the window inside the map. `side <= 1` returns the
+/// map unchanged. Separable running sums: O(1) per pixel whatever the side.
+pub fn box_mean(map: &[f32], size: Size, side: usize) -> Vec<f32> {
+    let Size { width, height } = size;
+    assert_eq!(map.len(), width * height, "map has width*height values");
+    if side <= 1 || map.is_empty() {
+        return map.to_vec();
+    }
+    let r = side / 2;
+    // One pass along a line of `n` values read with `get(i)`, written with `set(i, v)`.
+    let line = |n: usize, get: &dyn Fn(usize) -> f64, set: &mut dyn FnMut(usize, f32)| {
+        let mut prefix = vec![0.0f64; n + 1];
+        for i in 0..n {
+            prefix[i + 1] = prefix[i] + get(i);
+        }
+        for i in 0..n {
+            let (lo, hi) = (i.saturating_sub(r), (i + r + 1).min(n));
+            set(i, ((prefix[hi] - prefix[lo]) / (hi - lo) as f64) as f32);
+        }
+    };
+    let mut tmp = vec![0.0f32; map.len()];
+    for y in 0..height {
+        let row = &map[y * width..(y + 1) * width];
+        let out = &mut tmp[y * width..(y + 1) * width];
+        line(width, &|x| f64::from(row[x]), &mut |x, v| out[x] = v);
+    }
+    let mut out = vec![0.0f32; map.len()];
+    for x in 0..width {
+        line(height, &|y| f64::from(tmp[y * width + x]), &mut |y, v| {
+            out[y * width + x] = v
+        });
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn box_mean_averages_the_window_inside_the_map() {
+        let map: Vec<f32> = (0..20).map(|v| v as f32).collect(); // 5 wide, 4 high
+        let m = box_mean(&map, Size::new(5, 4), 3);
+        // Interior pixel (2, 1): mean of rows 0..=2, columns 1..=3.
+        let expect = [1, 2, 3, 6, 7, 8, 11, 12, 13].iter().sum::<i32>() as f32 / 9.0;
+        assert!((m[5 + 2] - expect).abs() < 1e-5, "{m:?}");
+        // Corner (0, 0): mean of the 2 x 2 inside.
+        assert!((m[0] - (0.0 + 1.0 + 5.0 + 6.0) / 4.0).abs() < 1e-5);
+        assert_eq!(box_mean(&map, Size::new(5, 4), 1), map);
+        let flat = vec![3.0f32; 30];
+        assert!(box_mean(&flat, Size::new(6, 5), 21)
+            .iter()
+            .all(|v| (v - 3.0).abs() < 1e-5));
+    }
 
     #[test]
     fn blur_keeps_constants_and_mass_and_spreads_peaks() {

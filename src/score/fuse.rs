@@ -1,15 +1,17 @@
-//! Fusion of one image's scale maps into its anomaly map and score: z-normalisation per map,
-//! element-wise max, Gaussian smoothing, mean of the top-k % pixels.
+//! Fusion of one image's scale maps into its anomaly map and score: z-normalisation per map
+//! (global or per location), element-wise max, Gaussian smoothing; the score is the mean of the
+//! top-k % pixels of the (optionally mean-filtered) fused map.
 
 use serde::{Deserialize, Serialize};
 
+use super::location::LocationStats;
 use super::{ErrorKind, Normalization, ScoringConfig};
-use crate::image::filter::gaussian_blur;
+use crate::image::filter::{box_mean, gaussian_blur};
 use crate::image::Size;
 use crate::metrics::top_fraction_mean;
 
 /// Mean and standard deviation of one scale's error maps over the validation normal images.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScaleStats {
     /// Window side of the scale.
     pub window: usize,
@@ -19,6 +21,9 @@ pub struct ScaleStats {
     pub mean: f64,
     /// Standard deviation of the error.
     pub std: f64,
+    /// Per-pixel statistics, for [`Normalization::Location`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<LocationStats>,
 }
 
 /// Mean and (population) standard deviation of the values of `maps`.
@@ -40,7 +45,9 @@ pub fn mean_std<'a>(maps: impl IntoIterator<Item = &'a [f32]>) -> (f64, f64) {
 }
 
 /// Fuses one image's maps: z-normalisation per map (`stats` from validation, or the map's own
-/// statistics for [`Normalization::Image`]), element-wise max, Gaussian smoothing.
+/// statistics for [`Normalization::Image`], or per pixel for [`Normalization::Location`]: a
+/// scale without location statistics falls back to its global ones), element-wise max,
+/// Gaussian smoothing.
 pub fn fuse(
     scale_maps: &[Vec<f32>],
     stats: &[ScaleStats],
@@ -49,8 +56,16 @@ pub fn fuse(
 ) -> Vec<f32> {
     let mut fused = vec![f32::NEG_INFINITY; size.area()];
     for (s, map) in scale_maps.iter().enumerate() {
+        if config.normalization == Normalization::Location {
+            if let Some(location) = stats[s].location.as_ref().filter(|l| l.size == size) {
+                for (f, z) in fused.iter_mut().zip(location.normalise(map, config.eps)) {
+                    *f = f.max(z);
+                }
+                continue;
+            }
+        }
         let (mean, std) = match config.normalization {
-            Normalization::Validation => (stats[s].mean, stats[s].std),
+            Normalization::Validation | Normalization::Location => (stats[s].mean, stats[s].std),
             Normalization::Image => mean_std([map.as_slice()]),
         };
         let scale = 1.0 / (std + config.eps);
@@ -62,9 +77,14 @@ pub fn fuse(
     gaussian_blur(&fused, size, config.sigma)
 }
 
-/// Image score of a fused map: mean of its top `top_k_percent` percent.
-pub fn image_score(fused: &[f32], top_k_percent: f64) -> f64 {
-    top_fraction_mean(fused, top_k_percent / 100.0)
+/// Image score of a fused map of `size`: mean of the top `top_k_percent` percent of the map
+/// after a mean filter of side `filter` (0 or 1: none).
+pub fn image_score(fused: &[f32], size: Size, filter: usize, top_k_percent: f64) -> f64 {
+    if filter > 1 {
+        top_fraction_mean(&box_mean(fused, size, filter), top_k_percent / 100.0)
+    } else {
+        top_fraction_mean(fused, top_k_percent / 100.0)
+    }
 }
 
 #[cfg(test)]
@@ -83,12 +103,14 @@ mod tests {
                 kind: ErrorKind::Squared,
                 mean: 2.0,
                 std: 1.0,
+                location: None,
             },
             ScaleStats {
                 window: 4,
                 kind: ErrorKind::Squared,
                 mean: 10.0,
                 std: 10.0,
+                location: None,
             },
         ];
         let fused = fuse(&maps, &stats, &config, Size::square(2));
@@ -118,12 +140,14 @@ mod tests {
             fuse(&shifted, &stats, &config, Size::square(2))
         );
         // A zero std is guarded by eps.
-        let flat = [ScaleStats {
+        let one = ScaleStats {
             window: 2,
             kind: ErrorKind::Squared,
             mean: 1.0,
             std: 0.0,
-        }; 2];
+            location: None,
+        };
+        let flat = [one.clone(), one];
         assert!(fuse(&maps, &flat, &config, Size::square(2))
             .iter()
             .all(|v| v.is_finite()));

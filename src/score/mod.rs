@@ -11,6 +11,7 @@
 //! fused map ([`fuse`]). What calibration fits on validation data is the [`profile`].
 
 pub mod fuse;
+pub mod location;
 pub mod maps;
 pub mod profile;
 pub mod similarity;
@@ -34,6 +35,10 @@ pub enum Normalization {
     Validation,
     /// Each image's own mean and std per scale (throws the absolute error level away).
     Image,
+    /// Per-pixel mean and std of each scale's error maps over the validation normal images
+    /// (smoothed, with a floor): for whole-image models of aligned parts, where the normal
+    /// error differs by location (edges, rims). Needs `square` (every map the same size).
+    Location,
 }
 
 /// Which per-pixel error maps each window scale contributes to the fusion.
@@ -105,6 +110,15 @@ pub struct ScoringConfig {
     pub eps: f64,
     /// σ of the Gaussian smoothing of the fused map, in working-resolution pixels (0 = none).
     pub sigma: f64,
+    /// Side (working-resolution pixels) of a mean filter applied to the fused map before the
+    /// image score is read off it (DRAEM's max of the 21×21-filtered map at 256 px, here with a
+    /// small top-k); 0 = none. Heat maps are not filtered.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub score_filter: usize,
+    /// Candidates for `score_filter`, tried with every top-k candidate (empty: only
+    /// `score_filter`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub score_filter_candidates: Vec<usize>,
     /// Image score: mean of the top `top_k_percent` percent of the fused map's pixels.
     #[serde(rename = "top_k")]
     pub top_k_percent: f64,
@@ -131,6 +145,16 @@ impl Default for ScoringConfig {
 /// The SSIM window σ of the original recipe: an 11×11 window.
 fn classic_ssim_sigma() -> f64 {
     1.5
+}
+
+fn is_zero(v: &usize) -> bool {
+    *v == 0
+}
+
+/// The score filter side for a working size: DRAEM's 21 px at 256 px, scaled with the
+/// resolution and kept odd (11 at 128).
+pub fn score_filter_for(working_size: usize) -> usize {
+    ((21.0 * working_size as f64 / 256.0).round() as usize) | 1
 }
 
 /// Whether `sigma` is the classic σ (then it is not written, so files stay as they were).
@@ -162,6 +186,8 @@ impl ScoringConfig {
             sigma: 4.0,
             top_k_percent: 1.0,
             top_k_candidates_percent: vec![0.1, 0.5, 1.0],
+            score_filter: 0,
+            score_filter_candidates: Vec::new(),
             taper: 0.0,
             batch_size: 8,
             square: false,
@@ -240,6 +266,21 @@ impl ScoringConfig {
         if self.top_k_candidates_percent.is_empty() {
             fail!("no top-k candidates");
         }
+        for &f in self
+            .score_filter_candidates
+            .iter()
+            .chain([&self.score_filter])
+        {
+            if f > self.working_size {
+                fail!(
+                    "score filter {f} px is larger than the working resolution {}",
+                    self.working_size
+                );
+            }
+        }
+        if self.normalization == Normalization::Location && !self.square {
+            fail!("location normalisation needs whole-image (square) scoring, where every map has one size");
+        }
         if !(self.sigma >= 0.0 && self.sigma.is_finite()) {
             fail!("sigma {} must be ≥ 0", self.sigma);
         }
@@ -256,6 +297,15 @@ impl ScoringConfig {
             fail!("window batch size 0");
         }
         Ok(())
+    }
+
+    /// The score filter candidates (at least the current one).
+    pub fn score_filters(&self) -> Vec<usize> {
+        if self.score_filter_candidates.is_empty() {
+            vec![self.score_filter]
+        } else {
+            self.score_filter_candidates.clone()
+        }
     }
 
     /// The fused maps in order: every window scale, and per scale every error kind.
@@ -312,5 +362,8 @@ mod tests {
         assert!(err(&|c| c.strides = vec![64, 128, 256]).contains("larger than its window"));
         assert!(err(&|c| c.batch_size = 0).contains("batch"));
         assert!(err(&|c| c.sigma = -1.0).contains("sigma"));
+        assert!(err(&|c| c.score_filter = 999).contains("score filter"));
+        assert!(err(&|c| c.normalization = Normalization::Location).contains("square"));
+        assert_eq!((score_filter_for(128), score_filter_for(256)), (11, 21));
     }
 }

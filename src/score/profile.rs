@@ -7,8 +7,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::fuse::ScaleStats;
-use super::{ErrorMaps, ScoringConfig};
+use super::{ErrorMaps, Normalization, ScoringConfig};
 use crate::error::{fail_file, Context, Result};
+use crate::image::Size;
 use crate::metrics::F1Max;
 use crate::model::unet::UNetConfig;
 use crate::util::fs::read_json;
@@ -25,8 +26,15 @@ pub struct TopKChoice {
     /// k in percent.
     #[serde(rename = "top_k")]
     pub top_k_percent: f64,
+    /// Mean filter side before the top-k (0 = none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub score_filter: usize,
     /// CutPaste-val image AUROC with this k.
     pub val_auroc: f64,
+}
+
+fn is_zero(v: &usize) -> bool {
+    *v == 0
 }
 
 /// Everything the scoring pipeline needs besides the weights; saved as `scoring.json`.
@@ -75,6 +83,9 @@ pub struct WorkingSizeChoice {
     /// The error maps of the candidate, where candidates differ in them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorMaps>,
+    /// The normalisation of the candidate, where candidates differ in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalization: Option<Normalization>,
 }
 
 impl ScoringProfile {
@@ -104,6 +115,34 @@ impl ScoringProfile {
                 path,
                 "the statistics do not match the windows and error maps"
             );
+        }
+        if profile.config.normalization == Normalization::Location {
+            let size = Size::square(profile.config.working_size);
+            if let Some(s) = profile.stats.iter().find(|s| {
+                s.location.as_ref().is_none_or(|l| {
+                    l.size != size || l.mean.len() != size.area() || l.std.len() != size.area()
+                })
+            }) {
+                fail_file!(
+                    path,
+                    "location normalisation: the per-pixel statistics of window {} are missing or not {}x{}",
+                    s.window,
+                    size.width,
+                    size.height
+                );
+            }
+        }
+        for s in &profile.stats {
+            let values = s.location.iter().flat_map(|l| l.mean.iter().chain(&l.std));
+            if !(s.mean.is_finite() && s.std.is_finite() && s.std >= 0.0)
+                || values.clone().any(|v| !v.is_finite())
+            {
+                fail_file!(
+                    path,
+                    "the statistics of window {} are not finite or have a negative std",
+                    s.window
+                );
+            }
         }
         Ok(profile)
     }

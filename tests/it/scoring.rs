@@ -91,9 +91,9 @@ fn a_finished_run_is_calibrated_on_its_validation_split() {
         serde_json::json!([size / 4, size / 2, size])
     );
     assert_eq!(profile["stats"].as_array().unwrap().len(), 3);
-    // 10 validation images + one CutPaste and one scar copy each.
+    // 10 validation images + three CutPaste and three scar copies each.
     assert_eq!(profile["val_normal"], 10);
-    assert_eq!(profile["val_anomalous"], 20);
+    assert_eq!(profile["val_anomalous"], 60);
     let chosen = profile["config"]["top_k"].as_f64().unwrap();
     let best = profile["top_k_auroc"]
         .as_array()
@@ -105,14 +105,20 @@ fn a_finished_run_is_calibrated_on_its_validation_split() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|c| c["top_k"].as_f64() == Some(chosen))
+        .find(|c| {
+            c["top_k"].as_f64() == Some(chosen)
+                && c["score_filter"].as_u64().unwrap_or(0)
+                    == profile["config"]["score_filter"].as_u64().unwrap_or(0)
+        })
         .unwrap()["val_auroc"]
         .as_f64()
         .unwrap();
     assert_eq!(
         chosen_auroc, best,
-        "k is the best candidate on CutPaste-val"
+        "k (and the score filter) is the best candidate on CutPaste-val"
     );
+    // Every top-k was tried with and without the mean filter (3 px at 32, 5 at 64).
+    assert_eq!(profile["top_k_auroc"].as_array().unwrap().len(), 6);
     assert!(profile["threshold"].as_f64().unwrap().is_finite());
 }
 
@@ -347,7 +353,14 @@ fn a_whole_image_model_is_scored_as_one_square_window_with_the_error_map_chosen_
     let run = dir.path().join("whole");
     crate::common::train(&t.data, &run)
         .args(["--whole-image", "32", "--preset", "tiny", "--epochs", "2"])
-        .args(["--batch", "8", "--val-fraction", "0.25", "--quiet"])
+        .args([
+            "--batch",
+            "8",
+            "--val-fraction",
+            "0.25",
+            "--restoration",
+            "--quiet",
+        ])
         .ok();
     let config = json(&run.join("config.json"));
     assert_eq!(
@@ -358,16 +371,52 @@ fn a_whole_image_model_is_scored_as_one_square_window_with_the_error_map_chosen_
     assert_eq!(scoring["config"]["windows"], serde_json::json!([32]));
     assert_eq!(scoring["config"]["working_size"], 32);
     assert_eq!(scoring["config"]["square"], true);
-    // Squared error, 1 − SSIM and MSGMS were each calibrated; the best CutPaste-val AUROC won.
+    assert_eq!(
+        config["train"]["augment"]["corruption"]["kind"],
+        "restoration"
+    );
+    let split = json(&run.join("split.json"));
+    assert!(split["val"].as_array().unwrap().len() >= 3, "{split}");
+    // Squared error, 1 − SSIM and MSGMS were each calibrated with global and per-location
+    // statistics; the best CutPaste-val AUROC won.
     let tried = scoring["working_size_auroc"].as_array().unwrap();
-    let errors: Vec<&str> = tried.iter().map(|c| c["error"].as_str().unwrap()).collect();
-    assert_eq!(errors, ["squared", "ssim", "msgms"]);
-    let best = tried
+    let candidates: Vec<(&str, &str)> = tried
         .iter()
-        .map(|c| c["val_auroc"].as_f64().unwrap())
-        .fold(f64::MIN, f64::max);
-    assert_eq!(scoring["val_auroc"].as_f64().unwrap(), best);
+        .map(|c| {
+            (
+                c["error"].as_str().unwrap(),
+                c["normalization"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let errors = ["squared", "ssim", "msgms"];
+    let expected: Vec<(&str, &str)> = ["validation", "location"]
+        .iter()
+        .flat_map(|n| errors.iter().map(move |e| (*e, *n)))
+        .collect();
+    assert_eq!(candidates, expected);
+    // Each was read out with and without the mean filter (3 px at 32), at every top-k.
+    let readouts = scoring["top_k_auroc"].as_array().unwrap();
+    assert_eq!(readouts.len(), 6, "{readouts:?}");
+    assert_eq!(
+        readouts.iter().filter(|r| r["score_filter"] == 3).count(),
+        3
+    );
     let out = dir.path().join("eval");
     eval(&run, &out).arg("--quiet").ok();
     assert!(out.join("scores.csv").is_file());
+    // Per-location statistics, asked for: saved per pixel, and used by eval.
+    Cmd::new(["calibrate", "--model"])
+        .arg(&run)
+        .args(["--norm", "location", "--quiet"])
+        .ok();
+    let scoring = json(&run.join("scoring.json"));
+    assert_eq!(scoring["config"]["normalization"], "location");
+    let location = &scoring["stats"][0]["location"];
+    assert_eq!(location["mean"].as_array().unwrap().len(), 32 * 32);
+    assert_eq!(location["std"].as_array().unwrap().len(), 32 * 32);
+    let out = dir.path().join("eval-location");
+    eval(&run, &out).arg("--quiet").ok();
+    let metrics = json(&out.join("metrics.json"));
+    assert!(metrics["image_auroc"].as_f64().is_some(), "{metrics}");
 }

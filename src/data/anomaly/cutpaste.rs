@@ -42,8 +42,8 @@ impl Default for CutPasteConfig {
             soft_edge: 0.01,
             scar_width: (2.0 / 256.0, 16.0 / 256.0),
             scar_length: (10.0 / 256.0, 25.0 / 256.0),
-            cutpaste_per_image: 1,
-            scars_per_image: 1,
+            cutpaste_per_image: 3,
+            scars_per_image: 3,
         }
     }
 }
@@ -203,6 +203,8 @@ pub struct ValSample {
     pub label: u8,
     /// Which synthetic anomaly (none for normal images).
     pub kind: Option<PasteKind>,
+    /// Index of the validation image it was made from (itself, for normal images).
+    pub source: usize,
 }
 
 /// Builds the CutPaste validation set: every validation image as normal, plus its CutPaste and
@@ -217,6 +219,7 @@ pub fn build_val_set(images: &[ChwImage], config: &CutPasteConfig, seed: u64) ->
             image: image.clone(),
             label: 0,
             kind: None,
+            source: i,
         });
         let kinds = std::iter::repeat_n(PasteKind::CutPaste, config.cutpaste_per_image)
             .chain(std::iter::repeat_n(PasteKind::Scar, config.scars_per_image));
@@ -226,6 +229,7 @@ pub fn build_val_set(images: &[ChwImage], config: &CutPasteConfig, seed: u64) ->
                 image: pasted,
                 label: 1,
                 kind: Some(kind),
+                source: i,
             });
         }
     }
@@ -290,9 +294,18 @@ mod tests {
     #[test]
     fn val_set_is_deterministic_and_labelled() {
         let imgs = vec![gradient(32), gradient(48)];
-        let a = build_val_set(&imgs, &CutPasteConfig::default(), 3);
-        let b = build_val_set(&imgs, &CutPasteConfig::default(), 3);
-        let c = build_val_set(&imgs, &CutPasteConfig::default(), 4);
+        let one_each = CutPasteConfig {
+            cutpaste_per_image: 1,
+            scars_per_image: 1,
+            ..CutPasteConfig::default()
+        };
+        let a = build_val_set(&imgs, &one_each, 3);
+        let b = build_val_set(&imgs, &one_each, 3);
+        let c = build_val_set(&imgs, &one_each, 4);
+        // The default: several copies per image, each knowing its source.
+        let many = build_val_set(&imgs, &CutPasteConfig::default(), 3);
+        assert_eq!(many.len(), 14);
+        assert_eq!(many.iter().filter(|s| s.source == 1).count(), 7);
         assert_eq!(a.len(), 6);
         assert_eq!(
             a.iter().map(|s| s.label).collect::<Vec<_>>(),
