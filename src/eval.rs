@@ -446,17 +446,54 @@ pub struct Prediction {
     pub heatmap: Option<PathBuf>,
 }
 
+/// Checks that heat maps named `names` in `dir` overwrite nothing they should not, before
+/// anything is scored: never one of the input `files`, and no existing file unless `replace`.
+pub fn check_heatmap_targets(
+    files: &[PathBuf],
+    names: &[String],
+    dir: &Path,
+    replace: bool,
+) -> Result<()> {
+    let canonical = |p: &Path| std::fs::canonicalize(p).ok();
+    let inputs: std::collections::HashSet<PathBuf> =
+        files.iter().filter_map(|f| canonical(f)).collect();
+    for name in names {
+        let target = dir.join(name);
+        if !target.exists() {
+            continue;
+        }
+        if canonical(&target).is_some_and(|t| inputs.contains(&t)) {
+            fail_file!(
+                target,
+                "the heat map would overwrite this input image; choose a --heatmaps folder outside the inputs"
+            );
+        }
+        if !replace {
+            fail_file!(
+                target,
+                "exists, and the heat map would replace it; pass --force to replace existing files, or choose an empty --heatmaps folder"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Scores image files with `model` in chunks, labels them at `threshold`, writes a heat map per
-/// image into `heatmaps` (names from [`heatmap_names`]) and hands each result to `emit` as soon
-/// as its chunk is done.
+/// image into `heatmaps` (names from [`heatmap_names`]; existing files are replaced only when
+/// `replace_heatmaps`, input images never, see [`check_heatmap_targets`]) and hands each result
+/// to `emit` as soon as its chunk is done.
 pub fn predict(
     model: &dyn Scorer,
     files: &[PathBuf],
     threshold: f64,
     heatmaps: Option<&Path>,
+    replace_heatmaps: bool,
     mut emit: impl FnMut(Prediction) -> Result<()>,
 ) -> Result<()> {
     let names = heatmap_names(files);
+    if let Some(dir) = heatmaps {
+        check_heatmap_targets(files, &names, dir, replace_heatmaps)?;
+    }
     let chunk = model.chunk();
     for (part, part_names) in files.chunks(chunk).zip(names.chunks(chunk)) {
         let images = part

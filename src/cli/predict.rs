@@ -25,6 +25,10 @@ pub struct Args {
     /// where file names repeat); adds a heatmap column.
     #[arg(long, value_name = "DIR")]
     heatmaps: Option<PathBuf>,
+    /// Replace heat maps that already exist in the --heatmaps folder (input images are never
+    /// replaced).
+    #[arg(long, requires = "heatmaps")]
+    force: bool,
     /// Decision threshold on the image score (default: the calibrated one).
     #[arg(long, allow_negative_numbers = true)]
     threshold: Option<f64>,
@@ -50,6 +54,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         &files,
         threshold,
         args.heatmaps.as_deref(),
+        args.force,
         |p| {
             let heatmap = p.heatmap.as_ref().map(|h| h.display().to_string());
             if args.json {

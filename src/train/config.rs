@@ -97,6 +97,9 @@ pub struct TrainConfig {
 /// Side of the default whole-image training on a CPU.
 pub const CPU_WHOLE_IMAGE_SIZE: usize = 128;
 
+/// Side of the default whole-image training on a GPU (DRAEM's and RIAD's 256 px).
+pub const GPU_WHOLE_IMAGE_SIZE: usize = 256;
+
 impl Default for TrainConfig {
     /// The CPU default (issue 10 item 7): whole images at 128 px, the small preset without skip
     /// connections, batch 8, Adam at 1e-3, 40 epochs keeping the best CutPaste-val checkpoint.
@@ -147,6 +150,18 @@ impl TrainConfig {
         self.augment.rescale = (size as u32, size as u32);
         self.val_size = size;
         self
+    }
+
+    /// The GPU default (issue 10 item 7): whole images at [`GPU_WHOLE_IMAGE_SIZE`] px, the
+    /// `default` preset without skips, 100 epochs; everything else as it is.
+    pub fn gpu_default(self) -> Self {
+        Self {
+            preset: Preset::Default,
+            model: None,
+            epochs: 100,
+            ..self
+        }
+        .with_whole_image(GPU_WHOLE_IMAGE_SIZE)
     }
 
     /// The side of whole-image training ([`TrainConfig::with_whole_image`]), if this is one.
@@ -282,6 +297,10 @@ mod tests {
             tiny.model_config(1).disabled_skips.len(),
             tiny.model_config(1).depth()
         );
+        let gpu = d.clone().gpu_default();
+        assert_eq!(gpu.whole_image_size(), Some(GPU_WHOLE_IMAGE_SIZE));
+        assert!(gpu.no_skips && gpu.preset == Preset::Default);
+        gpu.validate().unwrap();
         // A config file from before the field keeps its skips.
         let old: TrainConfig = serde_json::from_str(r#"{"no_skips": false}"#).unwrap();
         assert!(old.model_config(3).disabled_skips.is_empty());

@@ -31,3 +31,40 @@ fn a_model_that_scores_non_finite_is_an_error_not_a_label() {
         .arg(&image)
         .fails_with("threshold");
 }
+
+#[test]
+fn heat_maps_never_overwrite_inputs_or_existing_files_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = fixture().join("ens/member-1");
+    let inputs = dir.path().join("images");
+    std::fs::create_dir_all(&inputs).unwrap();
+    let image = inputs.join("x.png");
+    image::RgbImage::from_pixel(40, 40, image::Rgb([90, 90, 90]))
+        .save(&image)
+        .unwrap();
+    let original = std::fs::read(&image).unwrap();
+    // Pointed at the input folder: the heat map x.png would replace the image x.png.
+    let out = predict(&model)
+        .arg(&inputs)
+        .arg("--heatmaps")
+        .arg(&inputs)
+        .arg("--force")
+        .fails_with("input image");
+    assert!(out.contains("x.png"), "{out}");
+    assert_eq!(std::fs::read(&image).unwrap(), original, "input untouched");
+    // An existing heat map is replaced only with --force.
+    let heat = dir.path().join("heat");
+    predict(&model).arg(&image).arg("--heatmaps").arg(&heat).ok();
+    predict(&model)
+        .arg(&image)
+        .arg("--heatmaps")
+        .arg(&heat)
+        .fails_with("--force");
+    predict(&model)
+        .arg(&image)
+        .arg("--heatmaps")
+        .arg(&heat)
+        .arg("--force")
+        .ok();
+    assert!(heat.join("x.png").is_file());
+}
