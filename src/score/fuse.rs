@@ -90,6 +90,44 @@ pub fn image_score(fused: &[f32], size: Size, filter: usize, top_k_percent: f64)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::score::location::PixelMoments;
+
+    #[test]
+    fn location_normalisation_judges_each_pixel_by_its_own_normal_error() {
+        let size = Size::square(4);
+        let mut config = ScoringConfig::whole_image(4);
+        config.sigma = 0.0;
+        config.normalization = Normalization::Location;
+        // Normal maps: pixel 0 always errs by about 10, the others by about 1.
+        let mut moments = PixelMoments::new(size);
+        for k in 0..5 {
+            let mut m = vec![1.0 + 0.1 * k as f32; 16];
+            m[0] = 10.0 + k as f32;
+            moments.add(&m);
+        }
+        let stats = [ScaleStats {
+            window: 4,
+            kind: ErrorKind::Squared,
+            mean: 2.0,
+            std: 3.0,
+            location: moments.stats(None, 3.0),
+        }];
+        let probe = vec![vec![12.0f32; 16]];
+        let z = fuse(&probe, &stats, &config, size);
+        // 12 is ordinary at pixel 0 and far out elsewhere (smoothing spreads pixel 0's
+        // statistics a little, so only the far corner is compared).
+        assert!(z[0] < z[15], "{z:?}");
+        // Global statistics see the same error everywhere.
+        config.normalization = Normalization::Validation;
+        let g = fuse(&probe, &stats, &config, size);
+        assert!((g[0] - g[15]).abs() < 1e-6);
+        // The image score reads the mean-filtered map when asked: a lone peak is diluted.
+        let mut peak = vec![0.0f32; 64];
+        peak[4 * 8 + 4] = 9.0;
+        let big = Size::square(8);
+        assert_eq!(image_score(&peak, big, 0, 1.0), 9.0);
+        assert!((image_score(&peak, big, 3, 1.0) - 1.0).abs() < 1e-6);
+    }
 
     #[test]
     fn fusion_z_normalises_each_scale_and_takes_the_max() {

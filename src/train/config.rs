@@ -29,6 +29,39 @@ pub struct OptimizerConfig {
     pub beta2: f32,
     /// Adam ε.
     pub epsilon: f32,
+    /// Learning-rate schedule over the epochs. Files without it mean `constant`.
+    #[serde(default, skip_serializing_if = "LrSchedule::is_constant")]
+    pub schedule: LrSchedule,
+}
+
+/// How the learning rate changes over a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LrSchedule {
+    /// `lr` throughout.
+    #[default]
+    Constant,
+    /// Cosine decay from `lr` at the first epoch to 1 % of it at the last (per epoch, so a
+    /// resumed run follows the same curve).
+    Cosine,
+}
+
+impl LrSchedule {
+    fn is_constant(&self) -> bool {
+        *self == LrSchedule::Constant
+    }
+
+    /// The learning rate of `epoch` (1-based) of `epochs`, from the base rate `lr`.
+    pub fn lr(self, lr: f64, epoch: usize, epochs: usize) -> f64 {
+        match self {
+            LrSchedule::Constant => lr,
+            LrSchedule::Cosine => {
+                let t = (epoch.saturating_sub(1)) as f64 / (epochs.max(2) - 1) as f64;
+                let floor = 0.01 * lr;
+                floor + 0.5 * (lr - floor) * (1.0 + (std::f64::consts::PI * t.min(1.0)).cos())
+            }
+        }
+    }
 }
 
 impl Default for OptimizerConfig {
@@ -39,6 +72,7 @@ impl Default for OptimizerConfig {
             beta1: 0.9,
             beta2: 0.999,
             epsilon: 1e-8,
+            schedule: LrSchedule::Cosine,
         }
     }
 }
@@ -301,8 +335,16 @@ mod tests {
         assert_eq!(gpu.whole_image_size(), Some(GPU_WHOLE_IMAGE_SIZE));
         assert!(gpu.no_skips && gpu.preset == Preset::Default);
         gpu.validate().unwrap();
-        // A config file from before the field keeps its skips.
-        let old: TrainConfig = serde_json::from_str(r#"{"no_skips": false}"#).unwrap();
+        // The cosine schedule: lr at the first epoch, 1 % of it at the last, halfway between.
+        let s = LrSchedule::Cosine;
+        assert_eq!(s.lr(1e-3, 1, 40), 1e-3);
+        assert!((s.lr(1e-3, 40, 40) - 1e-5).abs() < 1e-12);
+        assert!((s.lr(1e-3, 21, 41) - 0.505e-3).abs() < 1e-9);
+        assert_eq!(LrSchedule::Constant.lr(1e-3, 40, 40), 1e-3);
+        // A config file from before the fields keeps its skips and its constant rate.
+        let old: TrainConfig =
+            serde_json::from_str(r#"{"no_skips": false, "optimizer": {"lr": 0.01}}"#).unwrap();
         assert!(old.model_config(3).disabled_skips.is_empty());
+        assert_eq!(old.optimizer.schedule, LrSchedule::Constant);
     }
 }

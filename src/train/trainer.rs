@@ -188,6 +188,10 @@ fn train_run(run: &RunDir, dataset: &Dataset, options: &TrainOptions) -> Result<
             cfg.seed,
             epoch,
         );
+        let lr = cfg
+            .optimizer
+            .schedule
+            .lr(cfg.optimizer.lr, epoch, cfg.epochs);
         let (mut loss_sum, mut loss_n) = (0.0f64, 0usize);
         for batch in loader.iter() {
             let Batch {
@@ -206,7 +210,7 @@ fn train_run(run: &RunDir, dataset: &Dataset, options: &TrainOptions) -> Result<
                 fail!("training diverged at epoch {epoch}: loss {value}");
             }
             let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(cfg.optimizer.lr, model, grads);
+            model = optim.step(lr, model, grads);
             loss_sum += value * n as f64;
             loss_n += n;
             samples_seen += n;

@@ -54,7 +54,11 @@ fn heat_maps_never_overwrite_inputs_or_existing_files_unless_forced() {
     assert_eq!(std::fs::read(&image).unwrap(), original, "input untouched");
     // An existing heat map is replaced only with --force.
     let heat = dir.path().join("heat");
-    predict(&model).arg(&image).arg("--heatmaps").arg(&heat).ok();
+    predict(&model)
+        .arg(&image)
+        .arg("--heatmaps")
+        .arg(&heat)
+        .ok();
     predict(&model)
         .arg(&image)
         .arg("--heatmaps")
