@@ -52,6 +52,10 @@ pub struct SplitArgs {
     /// Seed of the split.
     #[arg(long, default_value_t = DEFAULT_SEED)]
     seed: u64,
+    /// Replace an existing file at --out (a run's split.json decides which images calibration
+    /// may use: replacing it is never a side effect).
+    #[arg(long)]
+    force: bool,
 }
 
 pub fn run(command: &Command) -> Result<ExitCode> {
@@ -101,6 +105,12 @@ fn split(args: &SplitArgs) -> Result<ExitCode> {
             datasets.len()
         );
     };
+    if args.out.exists() && !args.force {
+        bail!(
+            "{}: exists — a split file decides which images a run trains and calibrates on; pass --force to replace it",
+            args.out.display()
+        );
+    }
     let split = Split::new(dataset, args.val_fraction, args.seed)?;
     split.save_checked(dataset, &args.out)?;
     println!(

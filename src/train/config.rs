@@ -293,7 +293,16 @@ impl TrainConfig {
 /// Reads a `--config` JSON file of training settings (any subset of [`TrainConfig`]'s fields).
 pub fn load_config_file(path: &Path) -> Result<TrainConfig> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    serde_json::from_str(&text)
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::file(path, format!("invalid training config: {e}")))?;
+    // serde reads a struct from an array too (fields by position): `[1, 2]` would be seeds.
+    if !value.is_object() {
+        return Err(Error::file(
+            path,
+            "invalid training config: expected a JSON object of settings, e.g. {\"epochs\": 40}",
+        ));
+    }
+    serde_json::from_value(value)
         .map_err(|e| Error::file(path, format!("invalid training config: {e}")))
 }
 

@@ -3,7 +3,7 @@
 
 use reconad::util::fs::{read_json, write_json_atomic};
 
-use crate::common::{fixture, predict};
+use crate::common::{fixture, predict, Cmd};
 
 #[test]
 fn a_model_that_scores_non_finite_is_an_error_not_a_label() {
@@ -71,4 +71,40 @@ fn heat_maps_never_overwrite_inputs_or_existing_files_unless_forced() {
         .arg("--force")
         .ok();
     assert!(heat.join("x.png").is_file());
+}
+
+#[test]
+fn a_split_file_is_replaced_only_with_force_and_a_config_must_be_an_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = reconad::data::synth::SynthConfig {
+        seed: 1,
+        size: 32,
+        train: 6,
+        test_good: 1,
+        test_per_defect: 1,
+        categories: vec![reconad::data::synth::SynthCategory::Disc],
+    };
+    reconad::data::synth::generate(dir.path(), &config, false).unwrap();
+    let data = dir.path().join("disc");
+    let split = dir.path().join("split.json");
+    let cmd = || {
+        Cmd::new(["data", "split"])
+            .arg(&data)
+            .arg("--out")
+            .arg(&split)
+    };
+    cmd().ok();
+    let before = std::fs::read(&split).unwrap();
+    cmd().args(["--val-fraction", "0.5"]).fails_with("--force");
+    assert_eq!(std::fs::read(&split).unwrap(), before, "not replaced");
+    cmd().args(["--val-fraction", "0.5", "--force"]).ok();
+    assert_ne!(std::fs::read(&split).unwrap(), before);
+    // serde would read `[1, 2]` as the first two settings (seed, split seed).
+    let file = dir.path().join("c.json");
+    std::fs::write(&file, "[1, 2]").unwrap();
+    let out = crate::common::train(&data, &dir.path().join("run"))
+        .arg("--config")
+        .arg(&file)
+        .fails_with("JSON object");
+    assert!(out.contains("c.json"), "{out}");
 }
