@@ -23,7 +23,7 @@ use crate::eval::{self, EvalMetrics, EvalOptions};
 use crate::model::unet::Preset;
 use crate::score::profile::ScoringProfile;
 use crate::train::{
-    self, DataRef, OptimizerConfig, RunDir, TrainConfig, TrainOptions, TrainSummary,
+    self, DataRef, LrSchedule, OptimizerConfig, RunDir, TrainConfig, TrainOptions, TrainSummary,
 };
 use crate::util::progress::Progress;
 
@@ -231,7 +231,8 @@ pub struct DemoConfig {
     pub seed: u64,
     /// Architecture preset.
     pub preset: Preset,
-    /// Training resolution (rescale range [N, 2N]).
+    /// Training resolution: the whole-image side, or the bottom of the crop recipe's rescale
+    /// range [N, 2N].
     pub image_size: usize,
     /// Maximum epochs per category.
     pub epochs: usize,
@@ -245,8 +246,22 @@ pub struct DemoConfig {
     pub val_fraction: f64,
     /// Categories (all when empty).
     pub categories: Vec<SynthCategory>,
-    /// Inpainting block side (0 = clean inputs).
+    /// How the demo models are trained.
+    pub recipe: DemoRecipe,
+    /// Inpainting block side of the `crops` recipe (0 = clean inputs).
     pub mask_patch: usize,
+}
+
+/// Training recipe of the demo models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+pub enum DemoRecipe {
+    /// The product's training default (`TrainConfig::default()`) at the demo's size: whole
+    /// images, no skip connections, cosine learning rate.
+    Default,
+    /// The earlier demo recipe: random rescaled crops (rescale [N, 2N]), a U-Net with its
+    /// skips, inpainting of `mask_patch` blocks, constant learning rate.
+    Crops,
 }
 
 /// One category of the demo: its training, its test metrics and where they are.
@@ -335,9 +350,16 @@ pub fn run_demo(config: &DemoConfig, progress: &dyn Progress) -> Result<DemoResu
                 ..Default::default()
             },
             ..TrainConfig::default()
-        }
-        .with_image_size(config.image_size);
-        if config.mask_patch > 0 {
+        };
+        train_config = match config.recipe {
+            DemoRecipe::Default => train_config.with_whole_image(config.image_size),
+            DemoRecipe::Crops => {
+                train_config.no_skips = false;
+                train_config.optimizer.schedule = LrSchedule::Constant;
+                train_config.with_image_size(config.image_size)
+            }
+        };
+        if config.recipe == DemoRecipe::Crops && config.mask_patch > 0 {
             train_config.augment.corruption = Corruption::Mask {
                 patch: config.mask_patch,
                 ratio: 0.3,

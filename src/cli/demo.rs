@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use reconad::data::synth::SynthCategory;
 use reconad::model::unet::Preset;
-use reconad::pipeline::{run_demo, DemoConfig};
+use reconad::pipeline::{run_demo, DemoConfig, DemoRecipe};
 use reconad::DEFAULT_SEED;
 
 use super::progress::Bars;
@@ -24,9 +24,14 @@ pub struct Args {
     /// Architecture preset of the demo models.
     #[arg(long, default_value = "small")]
     preset: String,
-    /// Training resolution (rescale range [N, 2N]; scoring at 2N px).
+    /// Training resolution: whole images at N px (recipe `default`), or crops with rescale
+    /// range [N, 2N] (recipe `crops`).
     #[arg(long, value_name = "N", default_value_t = 64)]
     image_size: usize,
+    /// Training recipe: `default` = the product's training default (whole images, no skips),
+    /// `crops` = random rescaled crops with a skip U-Net and inpainting (the earlier demo).
+    #[arg(long, value_enum, default_value_t = DemoRecipe::Default)]
+    recipe: DemoRecipe,
     /// Maximum epochs per category.
     #[arg(long, default_value_t = 30)]
     epochs: usize,
@@ -46,7 +51,7 @@ pub struct Args {
     /// Categories (repeat the option; default all).
     #[arg(long = "category", value_enum)]
     categories: Vec<SynthCategory>,
-    /// Inpainting training: zero random blocks of this side (30 % of the input) and train to
+    /// Recipe `crops`: inpainting training: zero random blocks of this side (30 % of the input) and train to
     /// reconstruct the clean image; 0 trains on clean inputs. On the demo's categories this had
     /// the best mean CutPaste-val AUROC of the settings tried (plain, no shallowest skip, masks).
     #[arg(long, value_name = "PX", default_value_t = 8)]
@@ -65,6 +70,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         train_images: args.train_images,
         val_fraction: args.val_fraction,
         categories: args.categories.clone(),
+        recipe: args.recipe,
         mask_patch: args.mask_patch,
     };
     let result = run_demo(&config, &Bars::new(true))?;

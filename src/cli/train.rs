@@ -64,6 +64,31 @@ pub struct Args {
 }
 
 impl Args {
+    /// The training settings given on the command line (a resumed run keeps its own).
+    fn given_settings(&self) -> Vec<&'static str> {
+        let s = &self.settings;
+        [
+            ("--config", s.config.is_some()),
+            ("--preset", s.preset.is_some()),
+            ("--epochs", s.epochs.is_some()),
+            ("--batch", s.batch.is_some()),
+            ("--eval-every", s.eval_every.is_some()),
+            ("--patience", s.patience.is_some()),
+            ("--seed", self.seed.is_some()),
+            ("--image-size", self.image_size.is_some()),
+            ("--whole-image", self.whole_image.is_some()),
+            ("--ssim-weight", self.ssim_weight.is_some()),
+            ("--restoration", self.restoration),
+            ("--keep-skips", self.keep_skips),
+            ("--disable-skip", !self.disable_skip.is_empty()),
+            ("--val-fraction", self.val_fraction.is_some()),
+            ("--backend", self.backend.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, given)| given.then_some(name))
+        .collect()
+    }
+
     /// The settings: defaults, then the --config file, then the command-line options.
     fn config(&self) -> Result<TrainConfig> {
         let mut c = self.settings.apply()?;
@@ -119,6 +144,15 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         });
     };
     let trained = if args.resume.is_some() {
+        let given = args.given_settings();
+        if !given.is_empty() {
+            bail!(
+                "--resume continues {} with the settings saved in its config.json; {} would be ignored — leave {} out, or start a new run",
+                run.display(),
+                given.join(", "),
+                if given.len() == 1 { "it" } else { "them" }
+            );
+        }
         resume_and_calibrate(&RunDir::new(run), &options)?
     } else {
         let config = args.config()?;

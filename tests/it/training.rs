@@ -301,4 +301,10 @@ fn bad_training_settings_are_clear_errors() {
     Cmd::new(["train", "--resume"])
         .arg(&run)
         .fails_with("config.json");
+    // --resume keeps the run's settings: one given beside it is an error, not ignored.
+    let all = Cmd::new(["train", "--resume"])
+        .arg(&run)
+        .args(["--epochs", "99"])
+        .fails_with("--epochs");
+    assert!(all.contains("config.json"), "{all}");
 }
