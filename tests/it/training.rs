@@ -38,6 +38,7 @@ fn tiny_config(epochs: usize, seed: u64) -> TrainConfig {
     // The U-Net with its skips: these tests are about the training loop (and a skip U-Net
     // shows the identity problem the best checkpoint guards against).
     c.no_skips = false;
+    c.optimizer.schedule = reconad::train::LrSchedule::Constant;
     c
 }
 
