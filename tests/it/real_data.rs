@@ -98,7 +98,7 @@ fn bottle_pipeline_trains_calibrates_and_evaluates() {
     )
     .unwrap();
     let profile = trained.profile.expect("a finished run is calibrated");
-    assert_eq!((profile.val_normal, profile.val_anomalous), (21, 42));
+    assert_eq!((profile.val_normal, profile.val_anomalous), (21, 126));
     assert!([32, 64].contains(&profile.config.working_size));
     assert_eq!(profile.working_size_auroc.len(), 2);
 
