@@ -154,11 +154,7 @@ pub fn calibrate(
     };
     let stats_for = |source: usize| loo.get(source).unwrap_or(&stats);
     // Image score candidates: every (score filter, top-k) pair.
-    let candidates: Vec<(usize, f64)> = config
-        .score_filters()
-        .into_iter()
-        .flat_map(|f| config.top_k_candidates_percent.iter().map(move |&k| (f, k)))
-        .collect();
+    let candidates = config.score_candidates();
     let scores_from_fused = |fused: &[f32], size: Size| -> Vec<f64> {
         candidates
             .iter()

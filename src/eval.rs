@@ -58,17 +58,13 @@ pub struct ImageRow {
     pub predicted: u8,
 }
 
-fn is_zero(v: &usize) -> bool {
-    *v == 0
-}
-
 /// Image AUROC of one top-k candidate.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct TopKAuroc {
     /// k in percent.
     pub top_k: f64,
     /// Mean filter side before the top-k (0 = none).
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "crate::score::is_zero")]
     pub score_filter: usize,
     /// Test image AUROC with this k (reported, never used to choose k).
     pub image_auroc: Option<f64>,

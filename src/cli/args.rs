@@ -137,9 +137,14 @@ pub struct TrainSettingsArgs {
 impl TrainSettingsArgs {
     /// The defaults, then the `--config` file, then these options.
     pub fn apply(&self) -> Result<TrainConfig> {
+        self.apply_on(TrainConfig::default())
+    }
+
+    /// `base` (or the `--config` file instead of it), then these options.
+    pub fn apply_on(&self, base: TrainConfig) -> Result<TrainConfig> {
         let mut c = match &self.config {
             Some(path) => load_config_file(path)?,
-            None => TrainConfig::default(),
+            None => base,
         };
         if let Some(p) = &self.preset {
             c.preset = Preset::parse(p)?;

@@ -91,17 +91,15 @@ impl Args {
 
     /// The settings: defaults, then the --config file, then the command-line options.
     fn config(&self) -> Result<TrainConfig> {
-        let mut c = self.settings.apply()?;
+        // On a GPU the GPU default replaces the CPU one (a --config file and the options given
+        // still win).
         let gpu = self.backend.is_some_and(|b| b != Backend::Cpu);
-        if gpu && self.settings.config.is_none() {
-            // The GPU default replaces the CPU one's size, preset and schedule (options given
-            // on the command line still win).
-            c = c.gpu_default();
-            if let Some(p) = &self.settings.preset {
-                c.preset = reconad::model::unet::Preset::parse(p)?;
-            }
-            c.epochs = self.settings.epochs.unwrap_or(c.epochs);
-        }
+        let base = if gpu {
+            TrainConfig::default().gpu_default()
+        } else {
+            TrainConfig::default()
+        };
+        let mut c = self.settings.apply_on(base)?;
         if let Some(size) = self.image_size {
             c = c.with_image_size(size);
         }

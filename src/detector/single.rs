@@ -63,12 +63,7 @@ impl Scorer for SingleModel {
         self.profile.config.batch_size.max(4)
     }
     fn score_candidates(&self) -> Vec<(usize, f64)> {
-        let config = &self.profile.config;
-        config
-            .score_filters()
-            .into_iter()
-            .flat_map(|f| config.top_k_candidates_percent.iter().map(move |&k| (f, k)))
-            .collect()
+        self.profile.config.score_candidates()
     }
     fn members(&self) -> Vec<PathBuf> {
         Vec::new()

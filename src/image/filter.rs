@@ -2,6 +2,17 @@
 
 use super::Size;
 
+/// Index `i` of a line of `n` pixels, reflected into it at both ends (`dcb|abcd|cba`).
+pub fn reflect(i: isize, n: usize) -> usize {
+    let n = n as isize;
+    let period = 2 * n;
+    let mut j = i.rem_euclid(period.max(1));
+    if j >= n {
+        j = period - 1 - j;
+    }
+    j.clamp(0, n - 1) as usize
+}
+
 /// Separable Gaussian blur of a row-major `width` x `height` map with reflected borders
 /// (`dcb|abcd|cba`). The kernel is truncated at 3σ. `sigma <= 0` returns the map unchanged.
 pub fn gaussian_blur(map: &[f32], size: Size, sigma: f64) -> Vec<f32> {
@@ -17,15 +28,6 @@ pub fn gaussian_blur(map: &[f32], size: Size, sigma: f64) -> Vec<f32> {
             .collect();
         let sum: f64 = k.iter().sum();
         k.into_iter().map(|v| (v / sum) as f32).collect()
-    };
-    let reflect = |i: isize, n: usize| -> usize {
-        let n = n as isize;
-        let period = 2 * n;
-        let mut j = i.rem_euclid(period.max(1));
-        if j >= n {
-            j = period - 1 - j;
-        }
-        j.clamp(0, n - 1) as usize
     };
     let mut tmp = vec![0.0f32; map.len()];
     for y in 0..height {

@@ -147,7 +147,8 @@ fn classic_ssim_sigma() -> f64 {
     1.5
 }
 
-fn is_zero(v: &usize) -> bool {
+/// Serde helper: a zero count or size is not written.
+pub(crate) fn is_zero(v: &usize) -> bool {
     *v == 0
 }
 
@@ -306,6 +307,14 @@ impl ScoringConfig {
         } else {
             self.score_filter_candidates.clone()
         }
+    }
+
+    /// Every image-score readout calibration tries: each (score filter, top-k %) pair.
+    pub fn score_candidates(&self) -> Vec<(usize, f64)> {
+        self.score_filters()
+            .into_iter()
+            .flat_map(|f| self.top_k_candidates_percent.iter().map(move |&k| (f, k)))
+            .collect()
     }
 
     /// The fused maps in order: every window scale, and per scale every error kind.

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::fuse::ScaleStats;
-use super::{ErrorMaps, Normalization, ScoringConfig};
+use super::{is_zero, ErrorMaps, Normalization, ScoringConfig};
 use crate::error::{fail_file, Context, Result};
 use crate::image::Size;
 use crate::metrics::F1Max;
@@ -31,10 +31,6 @@ pub struct TopKChoice {
     pub score_filter: usize,
     /// CutPaste-val image AUROC with this k.
     pub val_auroc: f64,
-}
-
-fn is_zero(v: &usize) -> bool {
-    *v == 0
 }
 
 /// Everything the scoring pipeline needs besides the weights; saved as `scoring.json`.

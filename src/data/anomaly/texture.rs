@@ -6,7 +6,7 @@ use rand::seq::index::sample;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::image::filter::gaussian_blur;
+use crate::image::filter::{gaussian_blur, reflect};
 use crate::image::{ChwImage, Size};
 
 /// Number of distinct operations [`apply_op`] knows.
@@ -126,14 +126,7 @@ fn rotated(image: &ChwImage, angle: f32) -> ChwImage {
     let Size { width, height } = image.size();
     let (sin, cos) = angle.sin_cos();
     let (cx, cy) = (width as f32 / 2.0, height as f32 / 2.0);
-    let reflect = |v: f32, n: usize| -> usize {
-        let n = n as i64;
-        let mut i = (v.floor() as i64).rem_euclid(2 * n);
-        if i >= n {
-            i = 2 * n - 1 - i;
-        }
-        i as usize
-    };
+    let reflect = |v: f32, n: usize| reflect(v.floor() as isize, n);
     let mut out = image.clone();
     let plane = width * height;
     for y in 0..height {
