@@ -102,7 +102,7 @@ pub enum Error {
     Framework { what: String, detail: String },
 
     /// An error with what was being done when it happened.
-    #[error("{context}: {inner}")]
+    #[error("{context} — {inner}")]
     Context { context: String, inner: Box<Error> },
 }
 

@@ -31,6 +31,9 @@ pub struct EvalOptions<'a> {
     pub heatmaps: Option<&'a Path>,
     /// Where progress goes.
     pub progress: &'a dyn Progress,
+    /// Leave out test images that cannot be read (each a warning, all listed in the metrics)
+    /// instead of failing.
+    pub skip_unreadable: bool,
 }
 
 impl Default for EvalOptions<'_> {
@@ -39,6 +42,7 @@ impl Default for EvalOptions<'_> {
             threshold: None,
             heatmaps: None,
             progress: &NoProgress,
+            skip_unreadable: false,
         }
     }
 }
@@ -118,6 +122,10 @@ pub struct EvalMetrics {
     /// For an ensemble: every member's metrics on its own scores.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<MemberMetrics>,
+    /// Test images left out because they could not be read (`--skip-unreadable`); the metrics
+    /// are over the others.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<SkippedFile>,
     /// Wall time of the evaluation, seconds.
     pub seconds: f64,
     /// Test images scored per second (decode, scoring, pixel metrics and heat maps included).
@@ -133,6 +141,41 @@ pub struct MemberMetrics {
     pub image_auroc: Option<f64>,
     /// Its F1-max.
     pub f1_max: Option<F1Max>,
+}
+
+/// A file `eval`/`predict` left out because it could not be read (`--skip-unreadable`).
+#[derive(Debug, Clone, Serialize)]
+pub struct SkippedFile {
+    /// The file.
+    pub path: PathBuf,
+    /// Why it could not be read.
+    pub problem: String,
+}
+
+/// Decodes `paths` in parallel for `model`, as (index, image) pairs. An unreadable file is an
+/// error, or with `skip` a warning recorded in `skipped` (and left out of the result).
+fn load_images(
+    model: &dyn Scorer,
+    paths: &[&Path],
+    skip: bool,
+    skipped: &mut Vec<SkippedFile>,
+) -> Result<Vec<(usize, ChwImage)>> {
+    let decoded: Vec<Result<ChwImage>> = paths.par_iter().map(|p| model.load_image(p)).collect();
+    let mut images = Vec::with_capacity(paths.len());
+    for (i, (path, image)) in paths.iter().zip(decoded).enumerate() {
+        match image {
+            Ok(image) => images.push((i, image)),
+            Err(e) if skip => {
+                tracing::warn!("skipped (unreadable): {e}");
+                skipped.push(SkippedFile {
+                    path: path.to_path_buf(),
+                    problem: e.to_string(),
+                });
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(images)
 }
 
 /// A fused map kept for the pixel metrics: the working-resolution map and the original size.
@@ -162,14 +205,19 @@ pub fn evaluate(
     let mut rows = Vec::with_capacity(items.len());
     let mut by_k: Vec<Vec<f64>> = vec![Vec::new(); candidates.len()];
     let mut kept = Vec::with_capacity(items.len());
+    let mut skipped = Vec::new();
+    let mut scored_items: Vec<Item> = Vec::with_capacity(items.len());
     let chunk = model.chunk();
     for part in items.chunks(chunk) {
-        let images: Vec<ChwImage> = part
-            .par_iter()
-            .map(|i| model.load_image(&i.path))
-            .collect::<Result<_>>()?;
+        let paths: Vec<&Path> = part.iter().map(|i| i.path.as_path()).collect();
+        let (index, images): (Vec<usize>, Vec<ChwImage>) =
+            load_images(model, &paths, options.skip_unreadable, &mut skipped)?
+                .into_iter()
+                .unzip();
+        bar.advance((part.len() - index.len()) as u64);
         let scored = model.score(images)?;
-        for (item, s) in part.iter().zip(scored) {
+        for (item, s) in index.iter().map(|&i| &part[i]).zip(scored) {
+            scored_items.push(item.clone());
             check_finite(model, &item.path, &s)?;
             for (&(f, k), scores) in candidates.iter().zip(&mut by_k) {
                 scores.push(image_score(&s.map.data, s.map.size(), f, k));
@@ -196,7 +244,10 @@ pub fn evaluate(
         }
     }
     bar.finish();
-
+    if scored_items.is_empty() {
+        fail_file!(dataset.root, "no test image could be read");
+    }
+    let items = &scored_items;
     let pixel = pixel_metrics(items, &kept, options.progress)?;
     let scores: Vec<f64> = rows.iter().map(|r| r.score).collect();
     let labels: Vec<u8> = rows.iter().map(|r| r.label).collect();
@@ -262,6 +313,7 @@ pub fn evaluate(
                 f1_max: f1_max(s, &labels),
             })
             .collect(),
+        skipped,
         seconds,
         images_per_second: rows.len() as f64 / seconds.max(1e-9),
     };
@@ -477,26 +529,32 @@ pub fn check_heatmap_targets(
 /// Scores image files with `model` in chunks, labels them at `threshold`, writes a heat map per
 /// image into `heatmaps` (names from [`heatmap_names`]; existing files are replaced only when
 /// `replace_heatmaps`, input images never, see [`check_heatmap_targets`]) and hands each result
-/// to `emit` as soon as its chunk is done.
+/// to `emit` as soon as its chunk is done. With `skip_unreadable`, files that cannot be read are
+/// warnings, returned at the end, instead of an error.
 pub fn predict(
     model: &dyn Scorer,
     files: &[PathBuf],
     threshold: f64,
     heatmaps: Option<&Path>,
     replace_heatmaps: bool,
+    skip_unreadable: bool,
     mut emit: impl FnMut(Prediction) -> Result<()>,
-) -> Result<()> {
+) -> Result<Vec<SkippedFile>> {
     let names = heatmap_names(files);
     if let Some(dir) = heatmaps {
         check_heatmap_targets(files, &names, dir, replace_heatmaps)?;
     }
     let chunk = model.chunk();
+    let mut skipped = Vec::new();
     for (part, part_names) in files.chunks(chunk).zip(names.chunks(chunk)) {
-        let images = part
-            .par_iter()
-            .map(|p| model.load_image(p))
-            .collect::<Result<Vec<_>>>()?;
-        for ((path, name), scored) in part.iter().zip(part_names).zip(model.score(images)?) {
+        let paths: Vec<&Path> = part.iter().map(|p| p.as_path()).collect();
+        let (index, images): (Vec<usize>, Vec<ChwImage>) =
+            load_images(model, &paths, skip_unreadable, &mut skipped)?
+                .into_iter()
+                .unzip();
+        let scored = model.score(images)?;
+        for (&i, scored) in index.iter().zip(scored) {
+            let (path, name) = (&part[i], &part_names[i]);
             check_finite(model, path, &scored)?;
             let heatmap = match heatmaps {
                 Some(dir) => {
@@ -515,5 +573,5 @@ pub fn predict(
             })?;
         }
     }
-    Ok(())
+    Ok(skipped)
 }

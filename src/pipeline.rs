@@ -10,21 +10,23 @@ use crate::data::augment::Corruption;
 use crate::data::check::{check_dataset, CheckOptions};
 use crate::data::image_io::ChannelMode;
 use crate::data::mvtec::open_category;
-use crate::data::split::DEFAULT_VAL_FRACTION;
+use crate::data::split::{Split, DEFAULT_VAL_FRACTION};
 use crate::data::synth::{self, SynthCategory, SynthConfig};
 use crate::data::Dataset;
 use crate::detector::ensemble::{
-    Ensemble, EnsembleDef, Fusion, ENSEMBLE_FILE, ENSEMBLE_FORMAT_VERSION,
+    Ensemble, EnsembleDef, Fusion, ENSEMBLE_FILE, ENSEMBLE_FORMAT_VERSION, MIN_VAL_IMAGES,
 };
 use crate::detector::single::{SingleModel, TrainedModel};
 use crate::device::Backend;
-use crate::error::{fail, Result};
+use crate::error::{fail, fail_file, Result};
 use crate::eval::{self, EvalMetrics, EvalOptions};
 use crate::model::unet::Preset;
 use crate::score::profile::ScoringProfile;
 use crate::train::{
-    self, DataRef, LrSchedule, OptimizerConfig, RunDir, TrainConfig, TrainOptions, TrainSummary,
+    self, DataRef, KeepWeights, LrSchedule, OptimizerConfig, RunDir, TrainConfig, TrainOptions,
+    TrainSummary,
 };
+use crate::util::lock::DirLock;
 use crate::util::progress::Progress;
 
 /// A training run and the scoring profile calibrated when it finished.
@@ -46,6 +48,7 @@ pub fn train_and_calibrate(
     force: bool,
     options: &TrainOptions,
 ) -> Result<Trained> {
+    let _lock = DirLock::acquire(&run.root)?;
     let summary = train::train_new(run, dataset, data, config, force, options)?;
     let profile = calibrate_finished(run, &summary, options.progress)?;
     Ok(Trained { summary, profile })
@@ -55,6 +58,7 @@ pub fn train_and_calibrate(
 /// A run that had finished before keeps its `scoring.json` (recalibrating is an explicit
 /// `reconad calibrate`); one that finished without a profile gets one.
 pub fn resume_and_calibrate(run: &RunDir, options: &TrainOptions) -> Result<Trained> {
+    let _lock = DirLock::acquire(&run.root)?;
     let finished_before = run.load_state()?.is_some_and(|s| s.finished);
     let summary = train::resume(run, DataRef::open, options)?;
     let has_profile = run.root.join(crate::score::profile::SCORING_FILE).is_file();
@@ -72,10 +76,10 @@ fn calibrate_finished(
     summary: &TrainSummary,
     progress: &dyn Progress,
 ) -> Result<Option<ScoringProfile>> {
-    if !summary.state.finished || !run.best_model().is_file() {
+    let config = run.load_config()?;
+    if !summary.state.finished || !run.scored_model(config.train.keep).is_file() {
         return Ok(None);
     }
-    let config = run.load_config()?;
     let model = TrainedModel::open(&run.root, config.train.backend)?;
     let profile = calibrate_and_save(&model, default_candidates(&model), progress)?;
     tracing::info!(
@@ -162,6 +166,18 @@ pub fn train_ensemble(
     for c in &configs {
         c.validate()?;
     }
+    // Checked before any member trains: the fused score needs every member's validation std.
+    let split = Split::new(dataset, base.val_fraction, seed)?;
+    if split.val.len() < MIN_VAL_IMAGES {
+        fail_file!(
+            dataset.root,
+            "an ensemble needs at least {MIN_VAL_IMAGES} validation images to z-normalise its members' scores; {} normal training images at val_fraction {} give {}: raise the validation share (val_fraction) or add images",
+            dataset.train.len(),
+            base.val_fraction,
+            split.val.len()
+        );
+    }
+    let _lock = DirLock::acquire(dir)?;
     let mut names = Vec::new();
     let mut outcomes = Vec::new();
     for (i, config) in configs.into_iter().enumerate() {
@@ -196,7 +212,7 @@ pub fn train_ensemble(
         outcomes.push(outcome);
         names.push(PathBuf::from(name));
     }
-    let ensemble = create_ensemble(dir, names, fusion, Vec::new(), options.progress)?;
+    let ensemble = write_ensemble(dir, names, fusion, Vec::new(), options.progress)?;
     Ok((outcomes, ensemble))
 }
 
@@ -204,6 +220,18 @@ pub fn train_ensemble(
 /// after opening and checking every member and calibrating the fused score on their common
 /// validation set; nothing is written when a member is refused.
 pub fn create_ensemble(
+    dir: &Path,
+    members: Vec<PathBuf>,
+    fusion: Fusion,
+    weights: Vec<f64>,
+    progress: &dyn Progress,
+) -> Result<Ensemble> {
+    let _lock = DirLock::acquire(dir)?;
+    write_ensemble(dir, members, fusion, weights, progress)
+}
+
+/// [`create_ensemble`] under a lock the caller holds.
+fn write_ensemble(
     dir: &Path,
     members: Vec<PathBuf>,
     fusion: Fusion,
@@ -356,6 +384,7 @@ pub fn run_demo(config: &DemoConfig, progress: &dyn Progress) -> Result<DemoResu
             DemoRecipe::Crops => {
                 train_config.no_skips = false;
                 train_config.optimizer.schedule = LrSchedule::Constant;
+                train_config.keep = KeepWeights::Best;
                 train_config.with_image_size(config.image_size)
             }
         };
@@ -389,6 +418,7 @@ pub fn run_demo(config: &DemoConfig, progress: &dyn Progress) -> Result<DemoResu
             threshold: None,
             heatmaps: Some(&heatmaps),
             progress,
+            skip_unreadable: false,
         };
         let (metrics, rows) = eval::evaluate(&model, &dataset, &options)?;
         eval::write_outputs(&eval_dir, &metrics, &rows)?;

@@ -11,7 +11,7 @@ use reconad::data::Dataset;
 use reconad::model::unet::Preset;
 use reconad::score::window::Padding;
 use reconad::score::{ErrorMaps, Normalization, ScoringConfig};
-use reconad::train::{load_config_file, DataRef, TrainConfig};
+use reconad::train::{load_config_file, DataRef, KeepWeights, TrainConfig};
 
 /// Where a data set is: an MVTec AD root or category, or a folder data set.
 #[derive(Debug, Args, Default)]
@@ -129,9 +129,13 @@ pub struct TrainSettingsArgs {
     /// Evaluate the CutPaste-val AUROC every N epochs.
     #[arg(long)]
     pub eval_every: Option<usize>,
-    /// Stop after this many evaluations without improvement.
+    /// Stop after this many evaluations without improvement (with `--keep best`).
     #[arg(long)]
     pub patience: Option<usize>,
+    /// Weights to score: `last` (default: the end of a fixed schedule) or `best` (the best
+    /// CutPaste-val epoch, with early stopping).
+    #[arg(long, value_enum)]
+    pub keep: Option<KeepWeights>,
 }
 
 impl TrainSettingsArgs {
@@ -154,6 +158,7 @@ impl TrainSettingsArgs {
         c.batch_size = self.batch.unwrap_or(c.batch_size);
         c.eval_every = self.eval_every.unwrap_or(c.eval_every);
         c.patience = self.patience.unwrap_or(c.patience);
+        c.keep = self.keep.unwrap_or(c.keep);
         Ok(c)
     }
 }

@@ -7,6 +7,7 @@ use anyhow::Result;
 use reconad::calibrate::{base_scoring, calibrate_and_save, default_candidates};
 use reconad::detector::single::TrainedModel;
 use reconad::device::Backend;
+use reconad::util::lock::DirLock;
 
 use super::args::ScoringArgs;
 use super::progress::Bars;
@@ -29,6 +30,8 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> Result<ExitCode> {
+    // Not beside a training or another calibration of the same run.
+    let _lock = DirLock::acquire(&args.model)?;
     let model = TrainedModel::open(&args.model, args.backend)?;
     let candidates = if args.scoring.any() {
         let config = args.scoring.apply(base_scoring(&model));

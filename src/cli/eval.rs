@@ -35,6 +35,10 @@ pub struct Args {
     /// Write a heat-map overlay per test image into DIR/heatmaps/<defect>/.
     #[arg(long)]
     heatmaps: bool,
+    /// Evaluate on the readable test images when some cannot be read: each unreadable one is a
+    /// warning, listed under `skipped` in metrics.json; the exit status is 2 when any was.
+    #[arg(long)]
+    skip_unreadable: bool,
     /// Compute backend.
     #[arg(long, value_enum, default_value_t = Backend::Cpu)]
     backend: Backend,
@@ -81,10 +85,19 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         threshold: args.threshold,
         heatmaps: args.heatmaps.then_some(heatmaps.as_path()),
         progress: &bars,
+        skip_unreadable: args.skip_unreadable,
     };
     let (metrics, rows) = eval::evaluate(model, &dataset, &options)?;
     eval::write_outputs(&args.out, &metrics, &rows)?;
     print!("{}", eval::summary_table(&metrics));
     println!("wrote {}", args.out.join("metrics.json").display());
+    if !metrics.skipped.is_empty() {
+        eprintln!(
+            "warning: {} test image(s) skipped as unreadable (listed in metrics.json); the metrics are over the other {}",
+            metrics.skipped.len(),
+            rows.len()
+        );
+        return Ok(ExitCode::from(2));
+    }
     Ok(ExitCode::SUCCESS)
 }

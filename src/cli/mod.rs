@@ -76,17 +76,18 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// The error and its causes on one line, each said once: a cause whose text the message before
-/// it already contains is not repeated.
+/// The error and its causes on one line, `<what> — <why>`: what was being done (the outermost
+/// context), then the causes, each said once (a cause whose text the line already holds is not
+/// repeated).
 fn one_line(err: &anyhow::Error) -> String {
     let mut out = String::new();
-    for cause in err.chain() {
+    for (i, cause) in err.chain().enumerate() {
         let text = cause.to_string();
         if out.contains(&text) {
             continue;
         }
         if !out.is_empty() {
-            out.push_str(": ");
+            out.push_str(if i == 1 { " — " } else { ": " });
         }
         out.push_str(&text);
     }
@@ -113,6 +114,6 @@ mod tests {
     fn an_error_and_its_causes_fit_one_line_without_repeats() {
         let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
         let err = anyhow::Error::from(reconad::Error::io("/x/y.png", io)).context("reading data");
-        assert_eq!(one_line(&err), "reading data: /x/y.png: No such file");
+        assert_eq!(one_line(&err), "reading data — /x/y.png: No such file");
     }
 }

@@ -32,6 +32,10 @@ pub struct Args {
     /// Decision threshold on the image score (default: the calibrated one).
     #[arg(long, allow_negative_numbers = true)]
     threshold: Option<f64>,
+    /// Score the readable files when some cannot be read: each unreadable one is a warning,
+    /// then a summary; the exit status is 2 when any file was skipped.
+    #[arg(long)]
+    skip_unreadable: bool,
     /// Compute backend.
     #[arg(long, value_enum, default_value_t = Backend::Cpu)]
     backend: Backend,
@@ -49,12 +53,13 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         }
         out.write_record(header)?;
     }
-    eval::predict(
+    let skipped = eval::predict(
         model.as_ref(),
         &files,
         threshold,
         args.heatmaps.as_deref(),
         args.force,
+        args.skip_unreadable,
         |p| {
             let heatmap = p.heatmap.as_ref().map(|h| h.display().to_string());
             if args.json {
@@ -81,5 +86,16 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             Ok(())
         },
     )?;
-    Ok(ExitCode::SUCCESS)
+    if skipped.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!(
+        "warning: {} of {} file(s) skipped as unreadable:",
+        skipped.len(),
+        files.len()
+    );
+    for s in &skipped {
+        eprintln!("  {}", s.problem);
+    }
+    Ok(ExitCode::from(2))
 }

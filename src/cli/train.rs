@@ -3,12 +3,13 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use reconad::data::anomaly::restoration::RestorationConfig;
 use reconad::data::augment::Corruption;
+use reconad::data::image_io::ChannelMode;
 use reconad::device::Backend;
 use reconad::pipeline::{resume_and_calibrate, train_and_calibrate};
-use reconad::train::{RunDir, TrainConfig, TrainOptions};
+use reconad::train::{KeepWeights, RunDir, TrainConfig, TrainOptions};
 
 use super::args::{DataSourceArgs, TrainSettingsArgs};
 use super::progress::Bars;
@@ -49,6 +50,10 @@ pub struct Args {
     /// Share of normal training images held out for validation.
     #[arg(long)]
     val_fraction: Option<f64>,
+    /// Channel policy: `auto` (gray model when every training image is gray; a mix of gray and
+    /// colour is refused), `rgb` or `gray` (every image converted, here and when scoring).
+    #[arg(long, value_enum)]
+    channels: Option<ChannelMode>,
     /// Compute backend.
     #[arg(long, value_enum)]
     backend: Option<Backend>,
@@ -74,6 +79,7 @@ impl Args {
             ("--batch", s.batch.is_some()),
             ("--eval-every", s.eval_every.is_some()),
             ("--patience", s.patience.is_some()),
+            ("--keep", s.keep.is_some()),
             ("--seed", self.seed.is_some()),
             ("--image-size", self.image_size.is_some()),
             ("--whole-image", self.whole_image.is_some()),
@@ -82,6 +88,7 @@ impl Args {
             ("--keep-skips", self.keep_skips),
             ("--disable-skip", !self.disable_skip.is_empty()),
             ("--val-fraction", self.val_fraction.is_some()),
+            ("--channels", self.channels.is_some()),
             ("--backend", self.backend.is_some()),
         ]
         .into_iter()
@@ -108,6 +115,7 @@ impl Args {
         }
         c.seed = self.seed.unwrap_or(c.seed);
         c.val_fraction = self.val_fraction.unwrap_or(c.val_fraction);
+        c.channels = self.channels.unwrap_or(c.channels);
         c.backend = self.backend.unwrap_or(c.backend);
         if let Some(l) = self.ssim_weight {
             c.loss.ssim_weight = l;
@@ -154,6 +162,15 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         resume_and_calibrate(&RunDir::new(run), &options)?
     } else {
         let config = args.config()?;
+        config
+            .validate()
+            .with_context(|| match &args.settings.config {
+                Some(file) => format!(
+                    "training settings from {} and the command line",
+                    file.display()
+                ),
+                None => "training settings from the command line".into(),
+            })?;
         let (dataset, data_ref) = args.source.open_one(config.seed)?;
         train_and_calibrate(
             &RunDir::new(run),
@@ -166,8 +183,12 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     };
     let summary = &trained.summary;
     let s = &summary.state;
+    let kept = match RunDir::new(run).load_config()?.train.keep {
+        KeepWeights::Last => "the last epoch's weights kept",
+        KeepWeights::Best => "the best epoch's weights kept",
+    };
     println!(
-        "{} after {} epoch(s): best CutPaste-val AUROC {} at epoch {}; {} train / {} val images; {:.1} s, {:.2} images/s",
+        "{} after {} epoch(s), {kept}: best CutPaste-val AUROC {} at epoch {}; {} train / {} val images; {:.1} s, {:.2} images/s",
         if s.finished { "finished" } else { "paused" },
         s.epochs_done,
         s.best_auroc.map_or("-".into(), |a| format!("{a:.4}")),

@@ -76,7 +76,7 @@ impl AugmentConfig {
             return Err("augment.input_sizes must be non-empty and positive".into());
         }
         match self.corruption {
-            Corruption::Gaussian { sigma } if sigma.is_nan() || sigma <= 0.0 => Err(format!("gaussian sigma = {sigma} must be > 0")),
+            Corruption::Gaussian { sigma } if !(sigma > 0.0 && sigma <= 1.0) => Err(format!("gaussian sigma = {sigma} must be in (0, 1] (intensities are in [0, 1])")),
             Corruption::Mask { patch, ratio } if patch == 0 || !(ratio > 0.0 && ratio < 1.0) => {
                 Err(format!("mask corruption patch = {patch}, ratio = {ratio}: need patch > 0 and 0 < ratio < 1"))
             }

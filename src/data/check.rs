@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::image_io::{self, ChannelMode, ImageInfo};
 use super::split::Split;
 use super::{Dataset, Finding, Item, Part, Severity};
+use crate::error::Error;
 
 /// Settings of a check.
 #[derive(Debug, Clone, Copy)]
@@ -229,10 +230,20 @@ fn check_item(item: &Item) -> Decoded {
                         ));
                     }
                 }
-                if image_io::to_mask(&mask).foreground() == 0 {
+                let (max, between) = image_io::mask_levels(&mask);
+                if max == 0 {
                     findings.push(Finding::warning(
                         mask_path,
                         "mask is empty (no pixel > 0) although its image is an anomaly",
+                    ));
+                } else if between > 0 {
+                    let share = 100.0 * between as f64 / (mask.width() * mask.height()) as f64;
+                    findings.push(Finding::warning(
+                        mask_path,
+                        format!(
+                            "mask is not binary: {between} pixel(s) ({share:.1} %) lie strictly between 0 and its maximum {max}; pixels above {} count as defect",
+                            max / 2
+                        ),
                     ));
                 }
             }
@@ -285,10 +296,17 @@ pub fn check_dataset(dataset: &Dataset, options: &CheckOptions) -> CheckReport {
             ),
         ));
     }
-    if image_channels.len() > 1 {
+    let gray = image_channels.get(&1).copied().unwrap_or(0);
+    let colour = image_channels.values().sum::<usize>() - gray;
+    if let Some(why) = options.channels.mixed(gray, colour) {
+        findings.push(Finding::error(&dataset.root, why));
+    } else if gray > 0 && colour > 0 {
         findings.push(Finding::warning(
             &dataset.root,
-            "mixed gray and colour images; gray images are replicated to 3 channels",
+            format!(
+                "mixed gray and colour images ({gray} gray, {colour} colour): all converted to {} channel(s)",
+                options.channels.resolve(train_channels.iter().copied())
+            ),
         ));
     }
     findings.sort_by(|a, b| {
@@ -324,6 +342,10 @@ pub fn check_dataset(dataset: &Dataset, options: &CheckOptions) -> CheckReport {
             train: sp.train.len(),
             val: sp.val.len(),
         }),
+        Err(Error::File { path, problem }) => {
+            findings.push(Finding::error(&path, problem));
+            None
+        }
         Err(e) => {
             findings.push(Finding::error(&dataset.root, e.to_string()));
             None

@@ -161,11 +161,11 @@ pub fn open_folder(spec: &FolderSpec) -> Result<Dataset> {
             })
             .unwrap_or_else(|| "folder".into())
     });
-    let root = spec
-        .normal
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
+    // The folder above the normal images ("." for a bare relative name), never an empty path.
+    let root = match spec.normal.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
     Ok(Dataset {
         name,
         root,

@@ -41,6 +41,29 @@ impl ChannelMode {
             }
         }
     }
+
+    /// The one channel policy of check, train, eval and predict: whether an image with
+    /// `image_channels` colour channels may go into a model of `model_channels`. `auto` converts
+    /// nothing (a gray image for a colour model, or the reverse, is a different camera set-up
+    /// until the user says otherwise); `gray` and `rgb` convert every image.
+    pub fn admits(self, image_channels: u8, model_channels: usize) -> Result<(), String> {
+        if self != ChannelMode::Auto || usize::from(image_channels) == model_channels {
+            return Ok(());
+        }
+        Err(format!(
+            "image has {image_channels} channel(s), the model expects {model_channels} (channel policy `auto` converts nothing: train with --channels rgb or --channels gray to convert every image)"
+        ))
+    }
+
+    /// Why `auto` refuses a set of images mixing gray and colour (`None` when it does not, or
+    /// for `gray`/`rgb`, which convert): `gray` and `colour` are image counts.
+    pub fn mixed(self, gray: usize, colour: usize) -> Option<String> {
+        (self == ChannelMode::Auto && gray > 0 && colour > 0).then(|| {
+            format!(
+                "mixed gray and colour images ({gray} gray, {colour} colour): channel policy `auto` converts nothing; pass --channels rgb (gray replicated) or --channels gray (colour to luminance)"
+            )
+        })
+    }
 }
 
 /// What an image header says: size, colour channels (alpha not counted) and bits per channel.
@@ -185,23 +208,44 @@ impl Mask {
     }
 }
 
-/// Converts a decoded mask image to a binary mask: foreground is any value > 0 (MVTec masks are
-/// 0/255 or 0/254). Colour masks count a pixel as foreground when any channel is > 0.
+/// Converts a decoded mask image to a binary mask: foreground is a value above half the mask's
+/// own maximum, so 0/255, 0/254 and 0/1 masks all read as drawn, and a soft (anti-aliased or
+/// resized) mask keeps its core instead of growing to every pixel > 0. Colour masks use the
+/// largest channel. [`mask_levels`] tells `data check` which masks are not binary.
 pub fn to_mask(image: &DynamicImage) -> Mask {
     let (w, h) = (image.width() as usize, image.height() as usize);
-    let data = match image {
-        DynamicImage::ImageLuma8(m) => m.as_raw().iter().map(|&v| v > 0).collect(),
-        DynamicImage::ImageLuma16(m) => m.as_raw().iter().map(|&v| v > 0).collect(),
-        other => other
-            .to_rgb16()
-            .pixels()
-            .map(|p| p.0.iter().any(|&v| v > 0))
-            .collect(),
-    };
+    let values = mask_values(image);
+    let max = values.iter().copied().max().unwrap_or(0);
+    let data = values
+        .iter()
+        .map(|&v| max > 0 && u32::from(v) * 2 > u32::from(max))
+        .collect();
     Mask {
         width: w,
         height: h,
         data,
+    }
+}
+
+/// Grey levels of a mask: its maximum and the number of pixels strictly between 0 and it (0 for
+/// a binary mask).
+pub fn mask_levels(image: &DynamicImage) -> (u16, usize) {
+    let values = mask_values(image);
+    let max = values.iter().copied().max().unwrap_or(0);
+    let between = values.iter().filter(|&&v| v > 0 && v < max).count();
+    (max, between)
+}
+
+/// A mask's per-pixel value (the largest channel of a colour mask), at its own bit depth.
+fn mask_values(image: &DynamicImage) -> Vec<u16> {
+    match image {
+        DynamicImage::ImageLuma8(m) => m.as_raw().iter().map(|&v| u16::from(v)).collect(),
+        DynamicImage::ImageLuma16(m) => m.as_raw().clone(),
+        other => other
+            .to_rgb16()
+            .pixels()
+            .map(|p| p.0.iter().copied().max().unwrap_or(0))
+            .collect(),
     }
 }
 

@@ -83,10 +83,18 @@ impl Split {
             .map(|i| relative_to(&i.path, &dataset.root))
             .collect();
         let (train, val) = seeded_holdout(&relative, val_fraction, seed).map_err(|reason| {
-            Error::SplitMismatch {
-                path: dataset.root.clone(),
-                reason: format!("cannot split the normal training images: {reason}"),
-            }
+            // Named by the folder of the normal training images.
+            let folder = dataset
+                .train
+                .first()
+                .and_then(|i| i.path.parent())
+                .unwrap_or(&dataset.root);
+            Error::file(
+                folder,
+                format!(
+                    "cannot split the normal training images into train and validation: {reason}"
+                ),
+            )
         })?;
         Ok(Self {
             version: SPLIT_FORMAT_VERSION,

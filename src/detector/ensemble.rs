@@ -89,6 +89,9 @@ pub struct EnsembleDef {
     pub calibration: Option<EnsembleCalibration>,
 }
 
+/// Validation images a member needs: its scores are z-normalised with their std.
+pub const MIN_VAL_IMAGES: usize = 2;
+
 /// What `metrics.json` records of an ensemble: its definition and every member's
 /// normalisation and scoring profile.
 #[derive(Debug, Clone, Serialize)]
@@ -215,7 +218,7 @@ impl Ensemble {
             let profile = model
                 .load_profile()
                 .with_context(|| format!("{}: member {}", path.display(), dir.display()))?;
-            if profile.val_normal_scores.len() < 2 {
+            if profile.val_normal_scores.len() < MIN_VAL_IMAGES {
                 fail_file!(path, "member {} has {} validation normal score(s) in scoring.json; its scores cannot be z-normalised (recalibrate it)",
                     dir.display(),
                     profile.val_normal_scores.len()

@@ -8,7 +8,7 @@ use burn::prelude::*;
 use rayon::prelude::*;
 
 use super::{ScoredImage, Scorer, ScoringDescription};
-use crate::data::image_io::{self, ChannelMode};
+use crate::data::image_io;
 use crate::data::split::Split;
 use crate::device::{self, Backend};
 use crate::error::{fail_file, Context, Error, Result};
@@ -77,16 +77,19 @@ impl Scorer for SingleModel {
 }
 
 impl TrainedModel {
-    /// Opens the run directory `dir` (its config and best weights) on `backend`.
+    /// Opens the run directory `dir` (its config and the weights it is scored with) on `backend`.
     pub fn open(dir: &Path, backend: Backend) -> Result<Self> {
         if !dir.is_dir() {
             fail_file!(dir, "model directory not found");
         }
         let run = RunDir::new(dir);
         let config = run.load_config()?;
-        let weights = run.best_model();
+        let weights = run.scored_model(config.train.keep);
         if !weights.is_file() {
-            fail_file!(weights, "missing: the run has no best model yet (train it to its first evaluation, or resume it)");
+            fail_file!(
+                weights,
+                "missing: the run has no trained weights yet (train it, or resume it)"
+            );
         }
         config
             .model
@@ -148,13 +151,8 @@ impl TrainedModel {
         let decoded = image_io::decode(path)?;
         let channels = self.config.model.channels;
         let info = image_io::ImageInfo::of(path, &decoded)?;
-        if self.config.train.channels == ChannelMode::Auto && usize::from(info.channels) != channels
-        {
-            fail_file!(
-                path,
-                "image has {} channel(s), the model expects {channels}",
-                info.channels
-            );
+        if let Err(why) = self.config.train.channels.admits(info.channels, channels) {
+            fail_file!(path, "{why}");
         }
         Ok(image_io::to_chw(&decoded, channels, None))
     }

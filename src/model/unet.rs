@@ -134,6 +134,17 @@ impl UNetConfig {
         Ok(())
     }
 
+    /// Floats of the block outputs of one forward pass over a `side`-px square input: every
+    /// encoder and decoder level and the bottleneck (the unit of the memory estimates).
+    pub fn activation_floats(&self, side: usize) -> u64 {
+        let side = side as u64;
+        let plane = |l: usize| (side.checked_shr(l as u32).unwrap_or(0)).saturating_pow(2);
+        let levels = self.widths.iter().enumerate().fold(0u64, |sum, (l, &w)| {
+            sum.saturating_add((2 * w as u64).saturating_mul(plane(l)))
+        });
+        levels.saturating_add((self.bottleneck as u64).saturating_mul(plane(self.depth())))
+    }
+
     /// Checks that an input of `height` x `width` fits: both divisible by 2^depth.
     pub fn check_input(&self, size: Size) -> Result<(), ModelError> {
         let m = self.side_multiple();

@@ -22,7 +22,11 @@ use serde::{Deserialize, Serialize};
 use crate::error::{fail, Result};
 use crate::image::{ChwImage, Size};
 use crate::model::unet::UNetConfig;
+use crate::util::memory;
 use window::Padding;
+
+/// Largest working resolution (a bound before the memory estimate).
+pub const MAX_WORKING_SIZE_PX: usize = 16384;
 
 /// Where the per-scale z-normalisation statistics come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -282,8 +286,18 @@ impl ScoringConfig {
         if self.normalization == Normalization::Location && !self.square {
             fail!("location normalisation needs whole-image (square) scoring, where every map has one size");
         }
-        if !(self.sigma >= 0.0 && self.sigma.is_finite()) {
-            fail!("sigma {} must be ≥ 0", self.sigma);
+        if self.working_size > MAX_WORKING_SIZE_PX {
+            fail!(
+                "working size {} px is larger than the limit of {MAX_WORKING_SIZE_PX} px",
+                self.working_size
+            );
+        }
+        if !(self.sigma >= 0.0 && self.sigma <= self.working_size as f64) {
+            fail!(
+                "sigma {} must be in [0, working size = {}] px",
+                self.sigma,
+                self.working_size
+            );
         }
         if !(self.ssim_sigma > 0.0 && self.ssim_sigma <= 16.0) {
             fail!("ssim_sigma {} must be in (0, 16]", self.ssim_sigma);
@@ -297,7 +311,32 @@ impl ScoringConfig {
         if self.batch_size == 0 {
             fail!("window batch size 0");
         }
-        Ok(())
+        self.check_memory(model, memory::available_bytes())
+    }
+
+    /// Fails when scoring would not fit in `available` bytes: one batch of the largest window
+    /// through the model (without gradients, the skip tensors and the block at work: about one
+    /// float per activation of [`UNetConfig::activation_floats`]) plus the maps of the images
+    /// scored together (the working image, per map kind an error, a weight and a
+    /// normalised map, the fused and smoothed maps).
+    pub fn check_memory(&self, model: &UNetConfig, available: Option<u64>) -> Result<()> {
+        let window = self.windows.iter().copied().max().unwrap_or(0);
+        let forward = (self.batch_size as u64)
+            .saturating_mul(model.activation_floats(window))
+            .saturating_mul(4);
+        let per_image = (model.channels as u64 + 3 * self.map_specs().len() as u64 + 2)
+            .saturating_mul((self.working_size as u64).saturating_pow(2))
+            .saturating_mul(4);
+        let images = self.batch_size.max(4) as u64;
+        memory::check_fits(
+            &format!(
+                "scoring at working size {} px with {window} px windows in batches of {}",
+                self.working_size, self.batch_size
+            ),
+            forward.saturating_add(images.saturating_mul(per_image)),
+            available,
+            "lower --working-size, the windows or the scoring batch size",
+        )
     }
 
     /// The score filter candidates (at least the current one).
@@ -371,6 +410,15 @@ mod tests {
         assert!(err(&|c| c.strides = vec![64, 128, 256]).contains("larger than its window"));
         assert!(err(&|c| c.batch_size = 0).contains("batch"));
         assert!(err(&|c| c.sigma = -1.0).contains("sigma"));
+        assert!(err(&|c| c.sigma = 1e300).contains("sigma"));
+        assert!(err(&|c| c.working_size = 100_000).contains("limit"));
+        // SPEC §5's multi-scale profile fits in 2 GiB; 16384 px does not fit in 24 GiB.
+        let spec = ScoringConfig::for_working_size(512);
+        let default = Preset::Default.config(3);
+        spec.check_memory(&default, Some(2 << 30)).unwrap();
+        let huge = ScoringConfig::for_working_size(16384);
+        let e = huge.check_memory(&default, Some(24 << 30)).unwrap_err();
+        assert!(e.to_string().contains("--working-size"), "{e}");
         assert!(err(&|c| c.score_filter = 999).contains("score filter"));
         assert!(err(&|c| c.normalization = Normalization::Location).contains("square"));
         assert_eq!((score_filter_for(128), score_filter_for(256)), (11, 21));

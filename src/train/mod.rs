@@ -10,7 +10,7 @@ pub mod run_dir;
 pub mod trainer;
 pub mod validate;
 
-pub use config::{load_config_file, LrSchedule, OptimizerConfig, TrainConfig};
+pub use config::{load_config_file, KeepWeights, LrSchedule, OptimizerConfig, TrainConfig};
 pub use run_dir::{DataRef, RunConfig, RunDir, TrainState};
 pub use trainer::{resume, train_new};
 

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::config::TrainConfig;
+use super::config::{KeepWeights, TrainConfig};
 use crate::data::folder::{open_folder, FolderSpec};
 use crate::data::mvtec::open_category;
 use crate::data::Dataset;
@@ -202,6 +202,13 @@ impl RunDir {
     /// Weights of the last epoch.
     pub fn last_model(&self) -> PathBuf {
         self.root.join("model-last.safetensors")
+    }
+    /// The weights the run is scored with.
+    pub fn scored_model(&self, keep: KeepWeights) -> PathBuf {
+        match keep {
+            KeepWeights::Best => self.best_model(),
+            KeepWeights::Last => self.last_model(),
+        }
     }
 
     /// Prepares the folder of a new run: it must not exist or be empty, unless `force`, which

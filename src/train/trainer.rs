@@ -1,8 +1,8 @@
 //! The training loop (SPEC §4): Adam on the reconstruction loss over multi-scale augmented
 //! batches; every `eval_every` epochs the CutPaste-val AUROC ([`super::validate`]), the best
-//! weights kept, a checkpoint written after every epoch, an early stop after `patience`
-//! evaluations without improvement. It writes only its own run directory; scoring and
-//! calibration come after it and read what it wrote.
+//! weights kept, a checkpoint written after every epoch, and (when the best weights are the
+//! ones scored) an early stop after `patience` evaluations without improvement. It writes only
+//! its own run directory; scoring and calibration come after it and read what it wrote.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,7 +13,7 @@ use burn::optim::{AdamConfig, GradientsParams};
 use rayon::prelude::*;
 
 use super::checkpoint::{load_checkpoint, save_checkpoint};
-use super::config::TrainConfig;
+use super::config::{KeepWeights, TrainConfig};
 use super::run_dir::{
     DataRef, EnvRecord, HistoryRow, RunConfig, RunDir, TrainState, RUN_FORMAT_VERSION,
 };
@@ -25,13 +25,14 @@ use crate::data::loader::{plan_epoch, spawn_loader, Batch};
 use crate::data::split::Split;
 use crate::data::{Dataset, Item};
 use crate::device;
-use crate::error::{fail, Context, Error, Result};
+use crate::error::{fail, fail_file, Context, Error, Result};
 use crate::image::{ChwImage, Size};
 use crate::metrics::auroc;
 use crate::model::loss::reconstruction_loss;
 use crate::model::unet::UNet;
 use crate::model::weights::save_model;
 use crate::util::fs::write_json_atomic;
+use crate::util::memory;
 
 /// Starts a new run in `run` on `dataset`.
 pub fn train_new(
@@ -48,8 +49,9 @@ pub fn train_new(
         config.val_fraction,
         config.split_seed.unwrap_or(config.seed),
     )?;
-    let (train_items, _) = split.resolve(dataset, &run.split())?;
-    let channels = data_channels(&train_items, config.channels)?;
+    let (train_items, val_items) = split.resolve(dataset, &run.split())?;
+    let normal: Vec<Item> = train_items.into_iter().chain(val_items).collect();
+    let channels = data_channels(&normal, config.channels)?;
     let model = config.model_config(channels);
     run.create(force)?;
     split.save(&run.split())?;
@@ -70,16 +72,32 @@ pub fn resume(
     options: &TrainOptions,
 ) -> Result<TrainSummary> {
     let config = run.load_config()?;
+    if run.load_state()?.is_none() && run.history().is_file() {
+        fail_file!(
+            run.state(),
+            "missing, but the run has trained before (history.csv): resuming would silently start again from epoch 1; restore the checkpoint folder, or start a new run with --force"
+        );
+    }
     let dataset = open_data(&config.data)?;
     train_run(run, &dataset, options)
 }
 
-/// Channel count of the model for these training images.
+/// Channel count of the model for these normal images (the channel policy of
+/// [`ChannelMode::admits`]: `auto` refuses a mix of gray and colour).
 fn data_channels(items: &[Item], mode: ChannelMode) -> Result<usize> {
     let infos: Vec<u8> = items
         .par_iter()
         .map(|i| image_io::probe(&i.path).map(|info| info.channels))
         .collect::<Result<_, _>>()?;
+    let gray: Vec<&Item> = items
+        .iter()
+        .zip(&infos)
+        .filter(|(_, &c)| c == 1)
+        .map(|(i, _)| i)
+        .collect();
+    if let Some(why) = mode.mixed(gray.len(), items.len() - gray.len()) {
+        fail_file!(gray[0].path, "{why}");
+    }
     Ok(mode.resolve(infos))
 }
 
@@ -99,12 +117,27 @@ fn train_run(run: &RunDir, dataset: &Dataset, options: &TrainOptions) -> Result<
     let started = Instant::now();
     let rc = run.load_config()?;
     let cfg = &rc.train;
-    cfg.validate()?;
+    cfg.validate()
+        .with_context(|| format!("training settings of {}", run.config().display()))?;
     let split = Split::load(&run.split())?;
     let (train_items, val_items) = split.resolve(dataset, &run.split())?;
     let channels = rc.model.channels;
 
     let cache_side = cfg.augment.rescale.1 as usize;
+    // The decoded training images stay in memory at the top of the rescale range, beside one
+    // training step: both must fit before anything is decoded.
+    let cache_bytes = (train_items.len() as u64)
+        .saturating_mul((channels * 4) as u64)
+        .saturating_mul((cache_side as u64).saturating_pow(2));
+    memory::check_fits(
+        &format!(
+            "keeping {} training images decoded at {cache_side} px",
+            train_items.len()
+        ),
+        cache_bytes,
+        memory::available_bytes(),
+        "lower the training size (--image-size / --whole-image)",
+    )?;
     let train_images = Arc::new(load_images(&train_items, channels, |img| {
         img.fit_long_side(cache_side)
     })?);
@@ -263,7 +296,7 @@ fn train_run(run: &RunDir, dataset: &Dataset, options: &TrainOptions) -> Result<
                 state.best_epoch.unwrap_or(epoch),
                 epoch_start.elapsed().as_secs_f64()
             );
-            if state.evals_since_best >= cfg.patience {
+            if cfg.keep == KeepWeights::Best && state.evals_since_best >= cfg.patience {
                 tracing::info!("early stop: no improvement in {} evaluations", cfg.patience);
                 state.finished = true;
             }

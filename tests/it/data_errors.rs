@@ -233,3 +233,80 @@ fn check_of_a_root_covers_every_category_and_fails_if_one_is_broken() {
     std::fs::write(&bad, b"garbage").unwrap();
     check_cli(dir.path()).fails_with(bad.to_str().unwrap());
 }
+
+#[test]
+fn mixed_gray_and_colour_follow_one_channel_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let cat = tiny_dataset(dir.path(), SynthCategory::Disc);
+    let gray = cat.join("train/good/000.png");
+    image::open(&gray).unwrap().to_luma8().save(&gray).unwrap();
+    // `auto` converts nothing: check reports an error, train refuses before writing a run.
+    let report = check_dataset(&open_category(&cat).unwrap(), &options());
+    assert!(!report.is_ok(), "{}", report.to_text());
+    let all = check_cli(&cat).fails_with("mixed gray and colour images (1 gray");
+    assert!(all.contains("--channels rgb"), "{all}");
+    let run = dir.path().join("run");
+    let all = crate::common::train(&cat, &run)
+        .args(["--epochs", "1", "--quiet"])
+        .fails_with("mixed gray and colour images");
+    assert!(all.contains(gray.to_str().unwrap()), "{all}");
+    assert!(
+        !run.join("config.json").exists(),
+        "a refused training writes no run"
+    );
+    // An explicit policy converts, and says so.
+    let rgb = CheckOptions {
+        channels: ChannelMode::Rgb,
+        ..options()
+    };
+    let report = check_dataset(&open_category(&cat).unwrap(), &rgb);
+    assert!(report.is_ok(), "{}", report.to_text());
+    assert!(report
+        .findings
+        .iter()
+        .any(|f| f.message.contains("all converted to 3 channel(s)")));
+    check_cli(&cat).args(["--channels", "rgb"]).ok();
+    // The same rule when scoring: a gray image for a colour model under `auto`.
+    assert!(ChannelMode::Auto
+        .admits(1, 3)
+        .unwrap_err()
+        .contains("--channels rgb"));
+    ChannelMode::Rgb.admits(1, 3).unwrap();
+    ChannelMode::Auto.admits(3, 3).unwrap();
+}
+
+#[test]
+fn a_soft_mask_is_a_warning_with_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let cat = tiny_dataset(dir.path(), SynthCategory::Disc);
+    let mask = cat.join("ground_truth/crack/000_mask.png");
+    // A blurred (resized) mask: grey levels at the rim.
+    let soft = image::imageops::blur(&image::open(&mask).unwrap().to_luma8(), 2.0);
+    soft.save(&mask).unwrap();
+    let report = check_dataset(&open_category(&cat).unwrap(), &options());
+    assert!(report.is_ok(), "{}", report.to_text());
+    let w = report
+        .findings
+        .iter()
+        .find(|f| f.path == mask)
+        .expect("soft mask reported");
+    assert_eq!(w.severity, Severity::Warning);
+    assert!(w.message.contains("mask is not binary"), "{}", w.message);
+    assert!(w.message.contains(" %)"), "{}", w.message);
+}
+
+#[test]
+fn a_folder_too_small_to_split_is_named_by_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = dir.path().join("one");
+    std::fs::create_dir_all(&one).unwrap();
+    image::RgbImage::from_pixel(32, 32, image::Rgb([9, 9, 9]))
+        .save(one.join("a.png"))
+        .unwrap();
+    // A bare relative folder name: the error names it, not an empty path.
+    let all = Cmd::new(["train", "--quiet", "--normal", "one", "--out", "run"])
+        .current_dir(dir.path())
+        .fails_with("cannot split the normal training images");
+    assert!(all.contains("one: cannot split"), "{all}");
+    assert!(!all.contains(": :"), "{all}");
+}

@@ -67,14 +67,23 @@ fn resizes_with_antialiasing_and_reads_jpeg() {
 }
 
 #[test]
-fn masks_count_any_positive_value_as_foreground() {
+fn masks_count_values_above_half_their_maximum_as_foreground() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.png");
-    ImageBuffer::<Luma<u8>, _>::from_fn(4, 1, |x, _| Luma([[0, 254, 255, 1][x as usize]]))
-        .save(&path)
-        .unwrap();
-    let mask = image_io::load_mask(&path, &path, reconad::Size::new(4, 1)).unwrap();
-    assert_eq!(mask.data, vec![false, true, true, true]);
+    let write = |values: [u8; 4]| {
+        ImageBuffer::<Luma<u8>, _>::from_fn(4, 1, |x, _| Luma([values[x as usize]]))
+            .save(&path)
+            .unwrap();
+        image_io::load_mask(&path, &path, reconad::Size::new(4, 1))
+            .unwrap()
+            .data
+    };
+    // 0/255 and 0/254 masks as drawn; a soft edge (1, 100) is not defect; 0/1 masks work too.
+    assert_eq!(write([0, 254, 255, 1]), vec![false, true, true, false]);
+    assert_eq!(write([0, 100, 255, 200]), vec![false, false, true, true]);
+    assert_eq!(write([0, 1, 1, 0]), vec![false, true, true, false]);
+    assert_eq!(write([0, 0, 0, 0]), vec![false; 4]);
+    write([0, 254, 255, 1]);
     let err = image_io::load_mask(
         &path,
         std::path::Path::new("img.png"),

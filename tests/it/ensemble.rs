@@ -247,3 +247,23 @@ fn ensembles_that_cannot_be_fused_are_clear_errors() {
     std::fs::remove_dir_all(rgb.join("member-1")).unwrap();
     eval(&rgb, &dir.path().join("e")).fails_with("member-1");
 }
+
+#[test]
+fn an_ensemble_with_too_few_validation_images_is_refused_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    // 24 normal images at val_fraction 0.03: one validation image, which cannot give a
+    // member's score a std.
+    let root = data(dir.path(), &[SynthCategory::Disc]);
+    let cfg = dir.path().join("small-val.json");
+    std::fs::write(
+        &cfg,
+        r#"{"preset": "tiny", "val_fraction": 0.03, "batch_size": 8,
+            "augment": {"rescale": [32, 64], "input_sizes": [32]}, "val_size": 32}"#,
+    )
+    .unwrap();
+    let out = dir.path().join("ens");
+    let all =
+        ensemble_train(&root, "disc", &out, 2, &cfg).fails_with("at least 2 validation images");
+    assert!(all.contains("val_fraction"), "{all}");
+    assert!(!out.join("member-1").exists(), "no member was trained");
+}

@@ -10,6 +10,7 @@ mod compat;
 mod data_errors;
 mod data_layer;
 mod ensemble;
+mod fuzz;
 mod layers;
 mod real_data;
 mod reliability;

@@ -108,3 +108,65 @@ fn a_split_file_is_replaced_only_with_force_and_a_config_must_be_an_object() {
         .fails_with("JSON object");
     assert!(out.contains("c.json"), "{out}");
 }
+
+#[test]
+fn unreadable_files_abort_predict_unless_skipped_with_a_warning_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = fixture().join("ens/member-1");
+    let inputs = dir.path().join("images");
+    std::fs::create_dir_all(&inputs).unwrap();
+    for name in ["a.png", "c.png"] {
+        image::RgbImage::from_pixel(40, 40, image::Rgb([90, 90, 90]))
+            .save(inputs.join(name))
+            .unwrap();
+    }
+    std::fs::write(inputs.join("b.png"), b"not a png").unwrap();
+    // Without the flag one bad file stops the batch, naming it.
+    predict(&model).arg(&inputs).fails_with("b.png");
+    // With it: the other two are scored, the bad one is a warning and the exit status 2.
+    let output = predict(&model).arg(&inputs).arg("--skip-unreadable").run();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("a.png") && stdout.contains("c.png"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("b.png"), "{stdout}");
+    assert!(stderr.contains("1 of 3 file(s) skipped"), "{stderr}");
+    assert!(stderr.contains("b.png"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn eval_can_leave_out_unreadable_test_images_and_lists_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = fixture().join("ens/member-1");
+    let cat = crate::common::tiny_dataset(dir.path(), reconad::data::synth::SynthCategory::Disc);
+    let bad = cat.join("test/good/000.png");
+    std::fs::write(&bad, b"junk").unwrap();
+    crate::common::eval(&model, &dir.path().join("e1"))
+        .arg(&cat)
+        .fails_with("000.png");
+    let out = dir.path().join("e2");
+    let output = crate::common::eval(&model, &out)
+        .arg(&cat)
+        .arg("--skip-unreadable")
+        .run();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(2), "{all}");
+    assert!(all.contains("1 test image(s) skipped"), "{all}");
+    let metrics: serde_json::Value = read_json(&out.join("metrics.json")).unwrap();
+    let skipped = metrics["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 1);
+    assert!(skipped[0]["path"].as_str().unwrap().ends_with("000.png"));
+    let images = reconad::data::mvtec::open_category(&cat)
+        .unwrap()
+        .test
+        .len();
+    assert_eq!(metrics["counts"]["images"], images - 1);
+}

@@ -283,6 +283,7 @@ fn bad_models_images_and_settings_are_clear_errors() {
             "config.json",
             "split.json",
             "model-best.safetensors",
+            "model-last.safetensors",
             "scoring.json",
         ] {
             std::fs::copy(t.run.join(f), dir.join(f)).unwrap();
@@ -299,11 +300,13 @@ fn bad_models_images_and_settings_are_clear_errors() {
     let all = eval(&other_version, &out).fails_with("format 99");
     assert!(all.contains("config.json"), "{all}");
 
+    // The default run is scored with its last epoch's weights: without them it is an error
+    // naming the file (the best epoch's weights are not silently used instead).
     let no_weights = copy("no-weights");
-    std::fs::remove_file(no_weights.join("model-best.safetensors")).unwrap();
+    std::fs::remove_file(no_weights.join("model-last.safetensors")).unwrap();
     predict(&no_weights)
         .arg(&t.data)
-        .fails_with("model-best.safetensors");
+        .fails_with("model-last.safetensors");
 
     let no_profile = copy("no-profile");
     std::fs::remove_file(no_profile.join("scoring.json")).unwrap();

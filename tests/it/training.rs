@@ -39,6 +39,7 @@ fn tiny_config(epochs: usize, seed: u64) -> TrainConfig {
     // shows the identity problem the best checkpoint guards against).
     c.no_skips = false;
     c.optimizer.schedule = reconad::train::LrSchedule::Constant;
+    c.keep = reconad::train::KeepWeights::Best;
     c
 }
 
@@ -168,6 +169,34 @@ fn same_seed_same_history_other_seed_other_history() {
 }
 
 #[test]
+fn a_fixed_schedule_runs_every_epoch_and_is_scored_with_the_last() {
+    use reconad::detector::single::TrainedModel;
+    let dir = tempfile::tempdir().unwrap();
+    let data = disc_data(dir.path());
+    let run = dir.path().join("run");
+    let mut c = tiny_config(5, 3);
+    c.keep = reconad::train::KeepWeights::Last;
+    // A patience of one evaluation would stop a `best` run at the first dip; a fixed
+    // schedule never stops early.
+    c.patience = 1;
+    let summary = train(&data, &run, c);
+    assert_eq!(summary.state.epochs_done, 5);
+    assert!(summary.state.finished);
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
+    assert_eq!(saved["train"]["keep"], "last");
+    // Scored with model-last: without the best epoch's weights it opens, without the last
+    // epoch's it is an error naming them.
+    std::fs::remove_file(run.join("model-best.safetensors")).unwrap();
+    TrainedModel::open(&run, reconad::device::Backend::Cpu).unwrap();
+    std::fs::remove_file(run.join("model-last.safetensors")).unwrap();
+    let err = TrainedModel::open(&run, reconad::device::Backend::Cpu)
+        .err()
+        .expect("no weights to score");
+    assert!(err.to_string().contains("model-last.safetensors"), "{err}");
+}
+
+#[test]
 fn a_paused_run_resumes_to_the_same_result_as_an_uninterrupted_one() {
     let dir = tempfile::tempdir().unwrap();
     let data = disc_data(dir.path());
@@ -206,6 +235,57 @@ fn a_paused_run_resumes_to_the_same_result_as_an_uninterrupted_one() {
         p == w,
         "the resumed run's weights differ from the uninterrupted run's"
     );
+}
+
+#[test]
+fn a_run_directory_is_locked_while_a_process_trains_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = disc_data(dir.path());
+    let run = dir.path().join("run");
+    let tiny = [
+        "--preset",
+        "tiny",
+        "--image-size",
+        "64",
+        "--val-fraction",
+        "0.25",
+        "--quiet",
+    ];
+    let mut child = common::train(&data, &run)
+        .args(tiny)
+        .args(["--epochs", "1000"])
+        .spawn();
+    let state = run.join("checkpoint/state.json");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !state.is_file() {
+        assert!(Instant::now() < deadline, "no checkpoint after 120 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let config_before = std::fs::read(run.join("config.json")).unwrap();
+    // A second process on the same run: a resume, a replacement, a calibration.
+    let holder = format!("pid {}", child.id());
+    for mut other in [
+        Cmd::new(["train", "--quiet", "--resume"]).arg(&run),
+        common::train(&data, &run)
+            .args(tiny)
+            .args(["--epochs", "3", "--force"]),
+        Cmd::new(["calibrate", "--quiet", "--model"]).arg(&run),
+    ] {
+        let all = other.fails_with("in use by another reconad process");
+        assert!(all.contains(&holder), "{all}");
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the first training ended"
+    );
+    assert_eq!(
+        std::fs::read(run.join("config.json")).unwrap(),
+        config_before
+    );
+    // The lock dies with its process: after a SIGKILL the run can be taken over.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    reconad::util::lock::DirLock::acquire(&run).unwrap();
 }
 
 #[test]

@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::image::ChwImage;
 
+/// Most synthetic copies of one kind per validation image.
+pub const MAX_COPIES_PER_IMAGE: usize = 100;
+
 /// Settings of the CutPaste validation set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -64,6 +67,16 @@ impl CutPasteConfig {
         range("aspect", self.aspect, 100.0)?;
         range("scar_width", self.scar_width, 0.5)?;
         range("scar_length", self.scar_length, 1.0)?;
+        for (name, n) in [
+            ("cutpaste_per_image", self.cutpaste_per_image),
+            ("scars_per_image", self.scars_per_image),
+        ] {
+            if n > MAX_COPIES_PER_IMAGE {
+                return Err(format!(
+                    "cutpaste.{name} = {n} must be at most {MAX_COPIES_PER_IMAGE}"
+                ));
+            }
+        }
         if self.cutpaste_per_image + self.scars_per_image == 0 {
             return Err(
                 "cutpaste: at least one CutPaste or scar version per image is needed".into(),

@@ -78,6 +78,11 @@ impl Cmd {
         self
     }
 
+    pub fn current_dir(mut self, dir: impl AsRef<Path>) -> Cmd {
+        self.cmd.current_dir(dir);
+        self
+    }
+
     /// Runs the command to its end and returns what it printed and its exit status.
     pub fn run(&mut self) -> Output {
         self.cmd.output().expect("the reconad binary runs")
