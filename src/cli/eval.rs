@@ -10,6 +10,7 @@ use reconad::detector::single::{SingleModel, TrainedModel};
 use reconad::detector::{self, Scorer};
 use reconad::device::Backend;
 use reconad::eval::{self, EvalOptions};
+use reconad::util::fs::check_output_dir;
 use reconad::Progress;
 
 use super::args::{DataSourceArgs, ScoringArgs};
@@ -35,6 +36,9 @@ pub struct Args {
     /// Write a heat-map overlay per test image into DIR/heatmaps/<defect>/.
     #[arg(long)]
     heatmaps: bool,
+    /// Write into an --out folder that holds files `eval` did not write.
+    #[arg(long)]
+    force: bool,
     /// Evaluate on the readable test images when some cannot be read: each unreadable one is a
     /// warning, listed under `skipped` in metrics.json; the exit status is 2 when any was.
     #[arg(long)]
@@ -80,6 +84,13 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     } else {
         model.run_config().data.open()?
     };
+    check_output_dir(
+        &args.out,
+        &[dataset.root.as_path()],
+        &[args.model.as_path()],
+        &["metrics.json", "scores.csv", "heatmaps"],
+        args.force,
+    )?;
     let heatmaps = args.out.join("heatmaps");
     let options = EvalOptions {
         threshold: args.threshold,

@@ -60,9 +60,98 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     })
 }
 
+/// Checks an output folder before a command writes into it: it must not be or contain one of
+/// `inputs`, nor lie inside one of `data` (a data set, whose discovery would then pick up the
+/// outputs; `data` are inputs too), and unless `force` it may only hold entries named in `own`
+/// (what the command itself writes).
+pub fn check_output_dir(
+    out: &Path,
+    data: &[&Path],
+    inputs: &[&Path],
+    own: &[&str],
+    force: bool,
+) -> Result<()> {
+    if out.exists() && !out.is_dir() {
+        return Err(Error::file(out, "exists and is not a folder"));
+    }
+    let resolved = |p: &Path| {
+        let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        abs.canonicalize().unwrap_or(abs)
+    };
+    let o = resolved(out);
+    for (input, is_data) in data
+        .iter()
+        .map(|p| (p, true))
+        .chain(inputs.iter().map(|p| (p, false)))
+    {
+        let i = resolved(input);
+        if (is_data && o.starts_with(&i)) || i.starts_with(&o) {
+            return Err(Error::file(
+                out,
+                format!(
+                    "overlaps the input {}: outputs would be written among the inputs; choose a folder outside it",
+                    input.display()
+                ),
+            ));
+        }
+    }
+    if force || !out.is_dir() {
+        return Ok(());
+    }
+    let foreign: Vec<String> = std::fs::read_dir(out)
+        .map_err(|e| Error::io(out, e))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| !own.contains(&name.as_str()))
+        .collect();
+    if let Some(first) = foreign.first() {
+        return Err(Error::file(
+            out,
+            format!(
+                "holds {} file(s) this command did not write (e.g. {first}); pass --force to write there anyway, or choose an empty folder",
+                foreign.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_output_folder_may_not_overlap_inputs_or_hold_foreign_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(data.join("test")).unwrap();
+        let own = ["metrics.json"];
+        let run = dir.path().join("run");
+        let check = |out: &Path, force| check_output_dir(out, &[&data], &[&run], &own, force);
+        for bad in [
+            data.clone(),
+            data.join("test/out"),
+            dir.path().to_path_buf(),
+            run.clone(),
+        ] {
+            let err = check(&bad, true).unwrap_err();
+            assert!(err.to_string().contains("overlaps the input"), "{err}");
+        }
+        // Inside a (non-data) input, such as RUN/eval, is fine.
+        check(&run.join("eval"), false).unwrap();
+        let out = dir.path().join("out");
+        check(&out, false).unwrap();
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::write(out.join("metrics.json"), "{}").unwrap();
+        check(&out, false).unwrap();
+        std::fs::write(out.join("notes.txt"), "mine").unwrap();
+        let err = check(&out, false).unwrap_err();
+        assert!(err.to_string().contains("notes.txt"), "{err}");
+        check(&out, true).unwrap();
+        let file = out.join("notes.txt");
+        let err = check(&file, true).unwrap_err();
+        assert!(err.to_string().contains("not a folder"), "{err}");
+    }
 
     #[test]
     fn atomic_write_replaces_content_and_leaves_no_temporary_file() {

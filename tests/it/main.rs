@@ -6,6 +6,7 @@
 mod common;
 
 mod compat;
+mod corpus;
 
 mod data_errors;
 mod data_layer;

@@ -170,3 +170,39 @@ fn eval_can_leave_out_unreadable_test_images_and_lists_them() {
         .len();
     assert_eq!(metrics["counts"]["images"], images - 1);
 }
+
+#[test]
+fn eval_writes_neither_among_its_inputs_nor_over_foreign_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = fixture().join("ens/member-1");
+    let cat = crate::common::tiny_dataset(dir.path(), reconad::data::synth::SynthCategory::Disc);
+    let before = crate::common::files_below(&cat);
+    // Into the data set (its test folder): the heat maps would become test images.
+    crate::common::eval(&model, &cat.join("test"))
+        .arg(&cat)
+        .fails_with("overlaps the input");
+    assert_eq!(crate::common::files_below(&cat), before);
+    // A folder holding someone else's files: only with --force.
+    let out = dir.path().join("mine");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("notes.txt"), "keep me").unwrap();
+    crate::common::eval(&model, &out)
+        .arg(&cat)
+        .fails_with("did not write (e.g. notes.txt)");
+    crate::common::eval(&model, &out)
+        .arg(&cat)
+        .arg("--force")
+        .ok();
+    assert_eq!(
+        std::fs::read_to_string(out.join("notes.txt")).unwrap(),
+        "keep me"
+    );
+    // Its own earlier output is replaced without --force.
+    crate::common::eval(&model, &out)
+        .arg(&cat)
+        .arg("--force")
+        .ok();
+    let again = dir.path().join("again");
+    crate::common::eval(&model, &again).arg(&cat).ok();
+    crate::common::eval(&model, &again).arg(&cat).ok();
+}
