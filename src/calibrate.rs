@@ -169,10 +169,14 @@ pub fn calibrate(
         .map(|(j, (m, img))| fuse(m, stats_for(j), &config, img.size()))
         .collect();
     let (map_mean, map_std) = mean_std(normal_fused.iter().map(Vec::as_slice));
+    let mut pixels = PixelVal::default();
+    for (fused, img) in normal_fused.iter().zip(&normal) {
+        pixels.add(fused, img.size(), None);
+    }
     let mut normal_iter = normal_fused.iter().zip(&normal);
     let mut sample_scores: Vec<Vec<f64>> = Vec::with_capacity(val_set.len());
     let mut pending: Vec<usize> = Vec::new();
-    let flush = |pending: &mut Vec<usize>, out: &mut Vec<Vec<f64>>| -> Result<()> {
+    let mut flush = |pending: &mut Vec<usize>, out: &mut Vec<Vec<f64>>| -> Result<()> {
         if pending.is_empty() {
             return Ok(());
         }
@@ -181,7 +185,9 @@ pub fn calibrate(
         for (&i, m) in pending.iter().zip(&maps) {
             let sample = &val_set[i];
             let size = sample.image.size();
-            out[i] = scores_from_fused(&fuse(m, stats_for(sample.source), &config, size), size);
+            let fused = fuse(m, stats_for(sample.source), &config, size);
+            pixels.add(&fused, size, Some(&sample.mask));
+            out[i] = scores_from_fused(&fused, size);
         }
         progress.advance(part.len() as u64);
         pending.clear();
@@ -200,6 +206,7 @@ pub fn calibrate(
         }
     }
     flush(&mut pending, &mut sample_scores)?;
+    let val_pixel_auroc = pixels.auroc();
 
     let mut choices = Vec::new();
     let mut best: Option<(TopKChoice, Vec<f64>)> = None;
@@ -246,8 +253,49 @@ pub fn calibrate(
             val_auroc: choice.val_auroc,
             error: None,
             normalization: None,
+            val_pixel_auroc,
         }],
+        val_pixel_auroc,
     })
+}
+
+/// Largest side at which validation pixel AUROC is computed (maps and masks are box-averaged
+/// down to it): enough to rank pixels, and bounded memory at any working size.
+const PIXEL_VAL_SIDE: usize = 128;
+
+/// Pixels of the validation maps and their labels (0 for every pixel of a normal image, the
+/// pasted region's mask for a synthetic anomaly), for the validation pixel AUROC.
+#[derive(Default)]
+struct PixelVal {
+    scores: Vec<f64>,
+    labels: Vec<u8>,
+}
+
+impl PixelVal {
+    /// Adds a fused map of `size` and, for an anomaly, its mask (same size).
+    fn add(&mut self, map: &[f32], size: Size, mask: Option<&[bool]>) {
+        let scale = (PIXEL_VAL_SIDE as f64 / size.width.max(size.height) as f64).min(1.0);
+        let small = Size::new(
+            ((size.width as f64 * scale).round() as usize).max(1),
+            ((size.height as f64 * scale).round() as usize).max(1),
+        );
+        let shrink = |data: Vec<f32>| ChwImage::map(size, data).resized(small).data;
+        self.scores
+            .extend(shrink(map.to_vec()).into_iter().map(f64::from));
+        match mask {
+            None => self.labels.extend(std::iter::repeat_n(0, small.area())),
+            Some(m) => {
+                let m = shrink(m.iter().map(|&b| f32::from(u8::from(b))).collect());
+                self.labels
+                    .extend(m.into_iter().map(|v| u8::from(v >= 0.5)));
+            }
+        }
+    }
+
+    /// The pixel AUROC (`None` without both classes).
+    fn auroc(&self) -> Option<f64> {
+        auroc(&self.scores, &self.labels)
+    }
 }
 
 /// Default scoring candidates for `model`; calibration keeps the one with the best CutPaste-val

@@ -83,12 +83,17 @@ fn calibrate_finished(
     let model = TrainedModel::open(&run.root, config.train.backend)?;
     let profile = calibrate_and_save(&model, default_candidates(&model), progress)?;
     tracing::info!(
-        "calibrated on {} validation images + {} CutPaste/scar copies: working size {}, top-k {} %, CutPaste-val AUROC {:.4}, threshold {:.4}",
+        "calibrated on {} validation images + {} CutPaste/scar copies: working size {}, {:?} error, {:?} statistics, top-k {} %, CutPaste-val AUROC {:.4} (pixel {}), threshold {:.4}",
         profile.val_normal,
         profile.val_anomalous,
         profile.config.working_size,
+        profile.config.error,
+        profile.config.normalization,
         profile.config.top_k_percent,
         profile.val_auroc,
+        profile
+            .val_pixel_auroc
+            .map_or("-".into(), |p| format!("{p:.4}")),
         profile.threshold
     );
     Ok(Some(profile))

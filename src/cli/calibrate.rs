@@ -52,7 +52,10 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             if let Some(n) = c.normalization {
                 name += &format!(" {n:?}");
             }
-            format!("{name}: {:.4}", c.val_auroc)
+            match c.val_pixel_auroc {
+                Some(p) => format!("{name}: {:.4} (pixel {p:.4})", c.val_auroc),
+                None => format!("{name}: {:.4}", c.val_auroc),
+            }
         })
         .collect();
     println!(

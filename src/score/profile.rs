@@ -67,6 +67,10 @@ pub struct ScoringProfile {
     /// CutPaste-val AUROC of every working resolution tried (the best was kept).
     #[serde(default)]
     pub working_size_auroc: Vec<WorkingSizeChoice>,
+    /// Pixel AUROC of the fused maps on the validation set: every pixel of the normal images
+    /// against the pasted regions' masks (reported; the choice is made on the image AUROC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_pixel_auroc: Option<f64>,
 }
 
 /// One working-resolution candidate and its CutPaste-val AUROC (at its best k).
@@ -82,6 +86,9 @@ pub struct WorkingSizeChoice {
     /// The normalisation of the candidate, where candidates differ in it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub normalization: Option<Normalization>,
+    /// Its validation pixel AUROC ([`ScoringProfile::val_pixel_auroc`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_pixel_auroc: Option<f64>,
 }
 
 impl ScoringProfile {

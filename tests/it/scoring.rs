@@ -86,6 +86,12 @@ fn a_finished_run_is_calibrated_on_its_validation_split() {
     let size = profile["config"]["working_size"].as_u64().unwrap();
     assert!(size == 32 || size == 64, "{size}");
     assert_eq!(best["val_auroc"], profile["val_auroc"]);
+    // Every candidate also reports its validation pixel AUROC (maps vs the pasted masks).
+    for c in tried {
+        let p = c["val_pixel_auroc"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&p), "{p}");
+    }
+    assert_eq!(best["val_pixel_auroc"], profile["val_pixel_auroc"]);
     assert_eq!(
         profile["config"]["windows"],
         serde_json::json!([size / 4, size / 2, size])

@@ -218,6 +218,8 @@ pub struct ValSample {
     pub kind: Option<PasteKind>,
     /// Index of the validation image it was made from (itself, for normal images).
     pub source: usize,
+    /// Where the synthetic anomaly is (row-major over the image; empty for normal images).
+    pub mask: Vec<bool>,
 }
 
 /// Builds the CutPaste validation set: every validation image as normal, plus its CutPaste and
@@ -233,16 +235,18 @@ pub fn build_val_set(images: &[ChwImage], config: &CutPasteConfig, seed: u64) ->
             label: 0,
             kind: None,
             source: i,
+            mask: Vec::new(),
         });
         let kinds = std::iter::repeat_n(PasteKind::CutPaste, config.cutpaste_per_image)
             .chain(std::iter::repeat_n(PasteKind::Scar, config.scars_per_image));
         for kind in kinds {
-            let (pasted, _) = paste(image, kind, config, &mut rng);
+            let (pasted, mask) = paste(image, kind, config, &mut rng);
             set.push(ValSample {
                 image: pasted,
                 label: 1,
                 kind: Some(kind),
                 source: i,
+                mask,
             });
         }
     }
