@@ -256,6 +256,7 @@ pub fn calibrate(
             val_pixel_auroc,
         }],
         val_pixel_auroc,
+        heatmap: None,
     })
 }
 
@@ -385,6 +386,7 @@ pub fn calibrate_best(
         .windows(2)
         .any(|w| w[0].normalization != w[1].normalization);
     let mut best: Option<ScoringProfile> = None;
+    let mut best_pixel: Option<ScoringProfile> = None;
     let mut tried = Vec::new();
     for config in candidates {
         let error = errors_differ.then_some(config.error);
@@ -400,6 +402,13 @@ pub fn calibrate_best(
                     ..c
                 }),
         );
+        let pixel = profile.val_pixel_auroc.unwrap_or(f64::NEG_INFINITY);
+        if best_pixel
+            .as_ref()
+            .is_none_or(|b| pixel > b.val_pixel_auroc.unwrap_or(f64::NEG_INFINITY))
+        {
+            best_pixel = Some(profile.clone());
+        }
         if best
             .as_ref()
             .is_none_or(|b| profile.val_auroc > b.val_auroc)
@@ -409,6 +418,13 @@ pub fn calibrate_best(
     }
     let mut best = best.context("no scoring configuration to calibrate")?;
     best.working_size_auroc = tried;
+    // The anomaly map comes from the candidate that localises the pasted regions best, when
+    // that is another one than the candidate that ranks images best.
+    if let Some(pixel) = best_pixel {
+        if pixel.val_pixel_auroc > best.val_pixel_auroc {
+            best.heatmap = Some(Box::new(pixel));
+        }
+    }
     Ok(best)
 }
 

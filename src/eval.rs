@@ -18,7 +18,6 @@ use crate::image::{ChwImage, Size};
 use crate::metrics::{auroc, f1_at, f1_max, F1Max, PixelAccumulator, PixelMetrics};
 use crate::report::heatmap::write_overlay;
 use crate::report::names::heatmap_names;
-use crate::score::fuse::image_score;
 use crate::util::fs::{write_atomic, write_json_atomic};
 use crate::util::progress::{NoProgress, Progress};
 
@@ -219,8 +218,8 @@ pub fn evaluate(
         for (item, s) in index.iter().map(|&i| &part[i]).zip(scored) {
             scored_items.push(item.clone());
             check_finite(model, &item.path, &s)?;
-            for (&(f, k), scores) in candidates.iter().zip(&mut by_k) {
-                scores.push(image_score(&s.map.data, s.map.size(), f, k));
+            for (&score, scores) in s.candidate_scores.iter().zip(&mut by_k) {
+                scores.push(score);
             }
             for (all, &m) in member_scores.iter_mut().zip(&s.member_scores) {
                 all.push(m);

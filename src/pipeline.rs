@@ -96,6 +96,14 @@ fn calibrate_finished(
             .map_or("-".into(), |p| format!("{p:.4}")),
         profile.threshold
     );
+    if let Some(h) = &profile.heatmap {
+        tracing::info!(
+            "heat maps from {:?} error, {:?} statistics (validation pixel AUROC {:.4})",
+            h.config.error,
+            h.config.normalization,
+            h.val_pixel_auroc.unwrap_or(f64::NAN)
+        );
+    }
     Ok(Some(profile))
 }
 

@@ -85,6 +85,15 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             .join(", ")
     );
     println!("  threshold {:.4}", profile.threshold);
+    if let Some(h) = &profile.heatmap {
+        println!(
+            "  heat maps: {:?} error, {:?} statistics (validation pixel AUROC {:.4}, against {:.4} for the scoring maps)",
+            h.config.error,
+            h.config.normalization,
+            h.val_pixel_auroc.unwrap_or(f64::NAN),
+            profile.val_pixel_auroc.unwrap_or(f64::NAN)
+        );
+    }
     println!("saved {}", model.profile_path().display());
     Ok(ExitCode::SUCCESS)
 }

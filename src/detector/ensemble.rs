@@ -325,10 +325,11 @@ impl Scorer for Ensemble {
                 .zip(&per_member)
                 .map(|(m, s)| {
                     let map = s[i].map.resized(size);
-                    let scale = 1.0 / (m.profile.val_map_std + EPS);
+                    let maps = m.profile.map_profile();
+                    let scale = 1.0 / (maps.val_map_std + EPS);
                     map.data
                         .iter()
-                        .map(|&v| ((f64::from(v) - m.profile.val_map_mean) * scale) as f32)
+                        .map(|&v| ((f64::from(v) - maps.val_map_mean) * scale) as f32)
                         .collect()
                 })
                 .collect();
@@ -346,6 +347,7 @@ impl Scorer for Ensemble {
                 map: ChwImage::map(size, fused_map),
                 score: self.fuse_scores(&z),
                 member_scores: scores,
+                candidate_scores: Vec::new(),
             });
         }
         Ok(out)

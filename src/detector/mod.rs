@@ -22,12 +22,16 @@ use single::{SingleModel, TrainedModel};
 pub struct ScoredImage {
     /// The image at its original size (for heat maps).
     pub original: ChwImage,
-    /// Fused, smoothed anomaly map at the working resolution.
+    /// Fused, smoothed anomaly map at the working resolution (of the heat-map profile when the
+    /// scoring profile has one).
     pub map: ChwImage,
     /// Image score (at the profile's top-k; for an ensemble, the fused z-score).
     pub score: f64,
     /// For an ensemble: every member's own image score (empty for a single model).
     pub member_scores: Vec<f64>,
+    /// The image score under each of [`Scorer::score_candidates`] (same order; empty when
+    /// there are none).
+    pub candidate_scores: Vec<f64>,
 }
 
 /// What `eval` and `predict` need from a model or an ensemble.

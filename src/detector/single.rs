@@ -57,7 +57,11 @@ impl Scorer for SingleModel {
         self.profile.threshold_rule.clone()
     }
     fn heatmap_scale(&self, threshold: f64) -> f64 {
-        threshold
+        // A separate heat-map profile has its own scale: its calibrated threshold.
+        match &self.profile.heatmap {
+            Some(h) => h.threshold,
+            None => threshold,
+        }
     }
     fn chunk(&self) -> usize {
         self.profile.config.batch_size.max(4)
@@ -157,12 +161,52 @@ impl TrainedModel {
         Ok(image_io::to_chw(&decoded, channels, None))
     }
 
-    /// Scores images (already decoded, any size) with `profile`.
+    /// Scores images (already decoded, any size) with `profile`: the score from its fused map,
+    /// the anomaly map from its heat-map profile's when it has one.
     pub fn score(
         &self,
         images: Vec<ChwImage>,
         profile: &ScoringProfile,
     ) -> Result<Vec<ScoredImage>> {
+        let config = &profile.config;
+        let fused = self.fused_maps(&images, profile)?;
+        let heat = match &profile.heatmap {
+            Some(h) => Some(self.fused_maps(&images, h)?),
+            None => None,
+        };
+        let mut heat = heat.map(Vec::into_iter);
+        Ok(images
+            .into_iter()
+            .zip(fused)
+            .map(|(original, fused)| {
+                let score = image_score(
+                    &fused.data,
+                    fused.size(),
+                    config.score_filter,
+                    config.top_k_percent,
+                );
+                let candidate_scores = config
+                    .score_candidates()
+                    .into_iter()
+                    .map(|(f, k)| image_score(&fused.data, fused.size(), f, k))
+                    .collect();
+                let map = match heat.as_mut() {
+                    Some(h) => h.next().expect("one heat map per image"),
+                    None => fused,
+                };
+                ScoredImage {
+                    member_scores: Vec::new(),
+                    candidate_scores,
+                    original,
+                    map,
+                    score,
+                }
+            })
+            .collect())
+    }
+
+    /// The fused anomaly map of each image under `profile`, at its working resolution.
+    fn fused_maps(&self, images: &[ChwImage], profile: &ScoringProfile) -> Result<Vec<ChwImage>> {
         let config = &profile.config;
         let working: Vec<ChwImage> = images.par_iter().map(|i| config.to_working(i)).collect();
         let maps = scale_maps_parallel(
@@ -172,24 +216,14 @@ impl TrainedModel {
             &working,
             &self.device,
         )?;
-        Ok(images
-            .into_iter()
-            .zip(working)
+        Ok(working
+            .iter()
             .zip(maps)
-            .map(|((original, work), maps)| {
-                let fused = fuse(&maps, &profile.stats, config, work.size());
-                let score = image_score(
-                    &fused,
+            .map(|(work, maps)| {
+                ChwImage::map(
                     work.size(),
-                    config.score_filter,
-                    config.top_k_percent,
-                );
-                ScoredImage {
-                    member_scores: Vec::new(),
-                    original,
-                    map: ChwImage::map(work.size(), fused),
-                    score,
-                }
+                    fuse(&maps, &profile.stats, config, work.size()),
+                )
             })
             .collect())
     }

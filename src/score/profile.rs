@@ -68,9 +68,14 @@ pub struct ScoringProfile {
     #[serde(default)]
     pub working_size_auroc: Vec<WorkingSizeChoice>,
     /// Pixel AUROC of the fused maps on the validation set: every pixel of the normal images
-    /// against the pasted regions' masks (reported; the choice is made on the image AUROC).
+    /// against the pasted regions' masks (chooses the heat-map profile).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub val_pixel_auroc: Option<f64>,
+    /// The profile whose fused map is the anomaly map (heat maps, pixel metrics, ensembles of
+    /// maps) when calibration found another candidate better at localising (validation pixel
+    /// AUROC) than the one that scores images best; absent: this profile's own map.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heatmap: Option<Box<ScoringProfile>>,
 }
 
 /// One working-resolution candidate and its CutPaste-val AUROC (at its best k).
@@ -92,9 +97,29 @@ pub struct WorkingSizeChoice {
 }
 
 impl ScoringProfile {
-    /// Reads a saved profile, checking its format and that it fits `model`.
+    /// The profile that makes the anomaly map: [`ScoringProfile::heatmap`] or this one.
+    pub fn map_profile(&self) -> &ScoringProfile {
+        self.heatmap.as_deref().unwrap_or(self)
+    }
+
+    /// Reads a saved profile, checking its format and that it (and its heat-map profile) fits
+    /// `model`.
     pub fn load(path: &Path, model: &UNetConfig) -> Result<Self> {
         let profile: ScoringProfile = read_json(path)?;
+        profile.check(path, model)?;
+        if let Some(h) = &profile.heatmap {
+            if h.heatmap.is_some() {
+                fail_file!(path, "a heat-map profile cannot have a heat-map profile");
+            }
+            h.check(path, model)
+                .with_context(|| format!("{}: heat-map profile", path.display()))?;
+        }
+        Ok(profile)
+    }
+
+    /// Checks a loaded profile against `model` (`path` names it in errors).
+    fn check(&self, path: &Path, model: &UNetConfig) -> Result<()> {
+        let profile = self;
         if profile.format != SCORING_FORMAT_VERSION {
             fail_file!(
                 path,
@@ -147,6 +172,6 @@ impl ScoringProfile {
                 );
             }
         }
-        Ok(profile)
+        Ok(())
     }
 }

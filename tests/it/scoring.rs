@@ -404,6 +404,18 @@ fn a_whole_image_model_is_scored_as_one_square_window_with_the_error_map_chosen_
         .flat_map(|n| errors.iter().map(move |e| (*e, *n)))
         .collect();
     assert_eq!(candidates, expected);
+    // The anomaly map comes from the candidate with the best validation pixel AUROC: the
+    // image-score candidate's own, or a heat-map profile when another one localises better.
+    let pixel = |c: &serde_json::Value| c["val_pixel_auroc"].as_f64().unwrap();
+    let best_pixel = tried.iter().map(pixel).fold(f64::MIN, f64::max);
+    match scoring.get("heatmap") {
+        Some(h) => {
+            assert_eq!(pixel(h), best_pixel);
+            assert!(pixel(h) > pixel(&scoring));
+            assert!(h.get("heatmap").is_none());
+        }
+        None => assert_eq!(pixel(&scoring), best_pixel),
+    }
     // Each was read out with and without the mean filter (3 px at 32), at every top-k.
     let readouts = scoring["top_k_auroc"].as_array().unwrap();
     assert_eq!(readouts.len(), 6, "{readouts:?}");
@@ -414,6 +426,39 @@ fn a_whole_image_model_is_scored_as_one_square_window_with_the_error_map_chosen_
     let out = dir.path().join("eval");
     eval(&run, &out).arg("--quiet").ok();
     assert!(out.join("scores.csv").is_file());
+    // A heat-map profile scores and maps like the profile it is: forced here onto the saved
+    // one (a copy of the candidate that differs most), eval still runs and its image scores
+    // are unchanged, since only the map comes from it.
+    let mut forced = scoring.clone();
+    let mut other = scoring.clone();
+    other.as_object_mut().unwrap().remove("heatmap");
+    other["threshold"] = serde_json::json!(123.0);
+    forced["heatmap"] = other;
+    std::fs::write(
+        run.join("scoring.json"),
+        serde_json::to_string_pretty(&forced).unwrap(),
+    )
+    .unwrap();
+    let out2 = dir.path().join("eval-heatmap");
+    eval(&run, &out2).arg("--quiet").ok();
+    assert_eq!(
+        std::fs::read_to_string(out.join("scores.csv")).unwrap(),
+        std::fs::read_to_string(out2.join("scores.csv")).unwrap()
+    );
+    // A heat-map profile nested in a heat-map profile is refused.
+    let mut nested = forced.clone();
+    nested["heatmap"]["heatmap"] = scoring.clone();
+    std::fs::write(
+        run.join("scoring.json"),
+        serde_json::to_string_pretty(&nested).unwrap(),
+    )
+    .unwrap();
+    eval(&run, &dir.path().join("eval-nested")).fails_with("heat-map profile");
+    std::fs::write(
+        run.join("scoring.json"),
+        serde_json::to_string_pretty(&scoring).unwrap(),
+    )
+    .unwrap();
     // Per-location statistics, asked for: saved per pixel, and used by eval.
     Cmd::new(["calibrate", "--model"])
         .arg(&run)
