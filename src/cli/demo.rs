@@ -28,10 +28,11 @@ pub struct Args {
     /// range [N, 2N] (recipe `crops`).
     #[arg(long, value_name = "N", default_value_t = 64)]
     image_size: usize,
-    /// Training recipe: `crops` = random rescaled crops with a skip U-Net and inpainting (the
-    /// recipe measured on the demo's categories), `default` = the product's training default
-    /// (whole images, no skips; not yet measured on the demo's textures).
-    #[arg(long, value_enum, default_value_t = DemoRecipe::Crops)]
+    /// Training recipe: `default` = the product's training default (whole images, no skips,
+    /// cosine schedule, last epoch; mean image AUROC 0.865 on the demo against 0.822 for crops,
+    /// and the higher CutPaste-val on 2 of 3 categories), `crops` = random rescaled crops with a
+    /// skip U-Net and inpainting (the earlier demo recipe).
+    #[arg(long, value_enum, default_value_t = DemoRecipe::Default)]
     recipe: DemoRecipe,
     /// Maximum epochs per category.
     #[arg(long, default_value_t = 30)]
@@ -39,7 +40,8 @@ pub struct Args {
     /// Learning rate (higher than the SPEC default so that the demo converges in minutes).
     #[arg(long, default_value_t = 2e-3)]
     lr: f64,
-    /// Early stop after this many evaluations (every 2 epochs) without improvement.
+    /// Early stop after this many evaluations (every 2 epochs) without improvement (recipe
+    /// `crops`, which keeps the best epoch).
     #[arg(long, default_value_t = 8)]
     patience: usize,
     /// Normal training images generated per category.

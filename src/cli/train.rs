@@ -127,7 +127,13 @@ impl Args {
         if self.restoration {
             c.augment.corruption = Corruption::Restoration(RestorationConfig::default());
         }
-        c.validate()?;
+        c.validate().with_context(|| match &self.settings.config {
+            Some(file) => format!(
+                "training settings from {} and the command line",
+                file.display()
+            ),
+            None => "training settings from the command line".into(),
+        })?;
         Ok(c)
     }
 }
@@ -162,15 +168,6 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         resume_and_calibrate(&RunDir::new(run), &options)?
     } else {
         let config = args.config()?;
-        config
-            .validate()
-            .with_context(|| match &args.settings.config {
-                Some(file) => format!(
-                    "training settings from {} and the command line",
-                    file.display()
-                ),
-                None => "training settings from the command line".into(),
-            })?;
         let (dataset, data_ref) = args.source.open_one(config.seed)?;
         train_and_calibrate(
             &RunDir::new(run),

@@ -294,7 +294,7 @@ impl ScoringConfig {
         }
         if !(self.sigma >= 0.0 && self.sigma <= self.working_size as f64) {
             fail!(
-                "sigma {} must be in [0, working size = {}] px",
+                "sigma {:?} must be in [0, working size = {}] px",
                 self.sigma,
                 self.working_size
             );

@@ -263,7 +263,7 @@ impl TrainConfig {
         if !(self.loss.ssim_weight >= 0.0 && self.loss.ssim_weight.is_finite()) {
             return fail(
                 "loss.ssim_weight (λ)",
-                self.loss.ssim_weight.to_string(),
+                format!("{:?}", self.loss.ssim_weight),
                 "must be >= 0 (0.5-1.0 sensible)",
             );
         }
@@ -285,31 +285,31 @@ impl TrainConfig {
         }
         let o = &self.optimizer;
         if !(o.lr > 0.0 && o.lr <= 1.0) {
-            return fail("optimizer.lr", o.lr.to_string(), "must be in (0, 1]");
+            return fail("optimizer.lr", format!("{:?}", o.lr), "must be in (0, 1]");
         }
         if !(o.weight_decay >= 0.0 && o.weight_decay <= 1.0) {
             return fail(
                 "optimizer.weight_decay",
-                o.weight_decay.to_string(),
+                format!("{:?}", o.weight_decay),
                 "must be in [0, 1]",
             );
         }
         for (name, beta) in [("optimizer.beta1", o.beta1), ("optimizer.beta2", o.beta2)] {
             if !(0.0..1.0).contains(&beta) {
-                return fail(name, beta.to_string(), "must be in [0, 1)");
+                return fail(name, format!("{:?}", beta), "must be in [0, 1)");
             }
         }
         if !(o.epsilon > 0.0 && o.epsilon <= 1.0) {
             return fail(
                 "optimizer.epsilon",
-                o.epsilon.to_string(),
+                format!("{:?}", o.epsilon),
                 "must be in (0, 1]",
             );
         }
         if !(self.val_fraction > 0.0 && self.val_fraction <= 0.5) {
             return fail(
                 "val_fraction",
-                self.val_fraction.to_string(),
+                format!("{:?}", self.val_fraction),
                 "must be in (0, 0.5] (0.1 default)",
             );
         }
@@ -335,14 +335,14 @@ impl TrainConfig {
         if !(self.val_sigma >= 0.0 && self.val_sigma <= self.val_size as f64) {
             return fail(
                 "val_sigma",
-                self.val_sigma.to_string(),
+                format!("{:?}", self.val_sigma),
                 &format!("must be in [0, val_size = {}] px", self.val_size),
             );
         }
         if !(self.val_top_k_fraction > 0.0 && self.val_top_k_fraction <= 1.0) {
             return fail(
                 "val_top_k",
-                self.val_top_k_fraction.to_string(),
+                format!("{:?}", self.val_top_k_fraction),
                 "must be in (0, 1]",
             );
         }
