@@ -27,6 +27,7 @@
 //! # }
 //! ```
 
+pub mod bench;
 pub mod calibrate;
 pub mod data;
 pub mod detector;

@@ -3,6 +3,7 @@
 //! Errors become one line, `error: …`, and exit code 1.
 
 mod args;
+mod bench;
 mod calibrate;
 mod data;
 mod demo;
@@ -50,6 +51,8 @@ enum Command {
     Demo(demo::Args),
     /// Print versions, the compiled backends, and check that a backend runs.
     Info(info::Args),
+    /// Measure training and scoring throughput and scoring memory (one `BENCH` line each).
+    Bench(bench::Args),
 }
 
 /// Parses the command line, runs the command and turns its outcome into an exit code.
@@ -66,6 +69,7 @@ pub fn main() -> ExitCode {
         Command::Ensemble(command) => ensemble::run(command),
         Command::Demo(args) => demo::run(args),
         Command::Info(args) => info::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(code) => code,

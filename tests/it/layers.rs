@@ -18,6 +18,7 @@ const LAYERS: &[&[&str]] = &[
     &["calibrate"],
     &["eval"],
     &["pipeline"],
+    &["bench"],
 ];
 
 fn layer_of(module: &str) -> Option<usize> {

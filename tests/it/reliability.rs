@@ -206,3 +206,53 @@ fn eval_writes_neither_among_its_inputs_nor_over_foreign_files() {
     crate::common::eval(&model, &again).arg(&cat).ok();
     crate::common::eval(&model, &again).arg(&cat).ok();
 }
+
+#[test]
+fn bench_prints_one_machine_readable_line_per_measurement() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Cmd::new([
+        "bench",
+        "--size",
+        "32",
+        "--batch",
+        "2",
+        "--steps",
+        "1",
+        "--limit",
+        "2",
+        "--spec-working-size",
+        "64",
+        "--work",
+    ])
+    .arg(dir.path())
+    .stdout();
+    let lines: Vec<&str> = out.lines().filter(|l| l.starts_with("BENCH ")).collect();
+    let kinds: Vec<&str> = lines
+        .iter()
+        .map(|l| l.split_whitespace().nth(1).unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "kind=train_step",
+            "kind=train_step",
+            "kind=train_step",
+            "kind=train_epoch",
+            "kind=score",
+            "kind=score",
+            "kind=score_memory"
+        ],
+        "{out}"
+    );
+    for line in &lines {
+        let value = |key: &str| {
+            line.split_whitespace()
+                .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
+                .map(|v| v.parse::<f64>().unwrap())
+        };
+        let v = value("images_per_s").or(value("peak_rss_mb")).unwrap();
+        assert!(v > 0.0 && v.is_finite(), "{line}");
+    }
+    assert!(lines[5].contains("profile=spec5") && lines[5].contains("windows=16,32,64"));
+    assert!(lines[6].contains("image=1024x1024"), "{}", lines[6]);
+}
