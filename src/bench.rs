@@ -14,6 +14,7 @@ use std::time::Instant;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
+use rayon::prelude::*;
 
 use crate::data::mvtec::open_category;
 use crate::data::synth::{self, SynthCategory, SynthConfig};
@@ -235,8 +236,9 @@ pub fn score_files(
     scorer.score(vec![warm])?;
     let started = Instant::now();
     for part in files.chunks(scorer.chunk()) {
+        // Decoded in parallel, as `eval` and `predict` do.
         let images = part
-            .iter()
+            .par_iter()
             .map(|p| scorer.load_image(p))
             .collect::<Result<Vec<_>>>()?;
         scorer.score(images)?;
