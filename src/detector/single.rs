@@ -16,8 +16,9 @@ use crate::image::ChwImage;
 use crate::model::unet::UNet;
 use crate::model::weights::load_model;
 use crate::score::fuse::{fuse, image_score};
-use crate::score::maps::scale_maps_parallel;
+use crate::score::maps::scale_maps_of_kinds;
 use crate::score::profile::{ScoringProfile, SCORING_FILE};
+use crate::score::ErrorKind;
 use crate::train::{RunConfig, RunDir};
 
 /// A run directory loaded for inference.
@@ -169,10 +170,17 @@ impl TrainedModel {
         profile: &ScoringProfile,
     ) -> Result<Vec<ScoredImage>> {
         let config = &profile.config;
-        let fused = self.fused_maps(&images, profile)?;
-        let heat = match &profile.heatmap {
-            Some(h) => Some(self.fused_maps(&images, h)?),
-            None => None,
+        let (fused, heat) = match &profile.heatmap {
+            Some(h) => {
+                let mut both = self.fused_maps(&images, &[profile, h])?.into_iter();
+                (both.next().expect("two profiles"), both.next())
+            }
+            None => (
+                self.fused_maps(&images, &[profile])?
+                    .pop()
+                    .expect("one profile"),
+                None,
+            ),
         };
         let mut heat = heat.map(Vec::into_iter);
         Ok(images
@@ -205,25 +213,57 @@ impl TrainedModel {
             .collect())
     }
 
-    /// The fused anomaly map of each image under `profile`, at its working resolution.
-    fn fused_maps(&self, images: &[ChwImage], profile: &ScoringProfile) -> Result<Vec<ChwImage>> {
-        let config = &profile.config;
-        let working: Vec<ChwImage> = images.par_iter().map(|i| config.to_working(i)).collect();
-        let maps = scale_maps_parallel(
+    /// The fused anomaly map of each image under each of `profiles` (`[profile][image]`, at
+    /// the working resolution). Profiles that cut images into the same windows share one model
+    /// pass: its reconstructions give every error kind any of them needs.
+    fn fused_maps(
+        &self,
+        images: &[ChwImage],
+        profiles: &[&ScoringProfile],
+    ) -> Result<Vec<Vec<ChwImage>>> {
+        let first = &profiles[0].config;
+        if profiles[1..].iter().any(|p| !p.config.same_windows(first)) {
+            return profiles
+                .iter()
+                .map(|p| Ok(self.fused_maps(images, &[p])?.remove(0)))
+                .collect();
+        }
+        let mut kinds: Vec<ErrorKind> = Vec::new();
+        for p in profiles {
+            for &k in p.config.error.kinds() {
+                if !kinds.contains(&k) {
+                    kinds.push(k);
+                }
+            }
+        }
+        let working: Vec<ChwImage> = images.par_iter().map(|i| first.to_working(i)).collect();
+        let maps = scale_maps_of_kinds(
             &self.model,
             &self.config.model,
-            config,
+            first,
+            &kinds,
             &working,
             &self.device,
         )?;
-        Ok(working
+        Ok(profiles
             .iter()
-            .zip(maps)
-            .map(|(work, maps)| {
-                ChwImage::map(
-                    work.size(),
-                    fuse(&maps, &profile.stats, config, work.size()),
-                )
+            .map(|p| {
+                let config = &p.config;
+                working
+                    .iter()
+                    .zip(&maps)
+                    .map(|(work, all)| {
+                        // This profile's maps, in its map_specs order, out of the shared ones.
+                        let own: Vec<Vec<f32>> = (0..config.windows.len())
+                            .flat_map(|s| config.error.kinds().iter().map(move |k| (s, k)))
+                            .map(|(s, k)| {
+                                let at = kinds.iter().position(|x| x == k).expect("in the union");
+                                all[s * kinds.len() + at].clone()
+                            })
+                            .collect();
+                        ChwImage::map(work.size(), fuse(&own, &p.stats, config, work.size()))
+                    })
+                    .collect()
             })
             .collect())
     }

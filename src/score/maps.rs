@@ -22,14 +22,34 @@ pub fn scale_maps_parallel(
     images: &[ChwImage],
     device: &Device,
 ) -> Result<Vec<Vec<Vec<f32>>>> {
+    scale_maps_of_kinds(
+        model,
+        model_config,
+        config,
+        config.error.kinds(),
+        images,
+        device,
+    )
+}
+
+/// [`scale_maps_parallel`] with the error `kinds` given instead of `config.error`'s: per image,
+/// every window scale's maps of each of `kinds`, in that order (one model pass serves them all).
+pub fn scale_maps_of_kinds(
+    model: &UNet,
+    model_config: &UNetConfig,
+    config: &ScoringConfig,
+    kinds: &[ErrorKind],
+    images: &[ChwImage],
+    device: &Device,
+) -> Result<Vec<Vec<Vec<f32>>>> {
     let threads = rayon::current_num_threads();
     if !is_cpu(device) || threads < 2 || images.len() < 2 {
-        return scale_maps(model, model_config, config, images, device);
+        return scale_maps(model, model_config, config, kinds, images, device);
     }
     let per_thread = images.len().div_ceil(threads);
     let parts: Vec<Vec<Vec<Vec<f32>>>> = images
         .par_chunks(per_thread)
-        .map(|part| scale_maps(model, model_config, config, part, device))
+        .map(|part| scale_maps(model, model_config, config, kinds, part, device))
         .collect::<Result<_>>()?;
     Ok(parts.into_iter().flatten().collect())
 }
@@ -38,17 +58,18 @@ fn is_cpu(device: &Device) -> bool {
     *device == Device::flex()
 }
 
-/// Error maps of images already at the working resolution: `[image][map]`, maps in the order
-/// of [`ScoringConfig::map_specs`], each row-major at the image's size.
+/// Error maps of images already at the working resolution: `[image][map]`, for every window
+/// scale of `config` the maps of each of `kinds` (with `config.error.kinds()`: the order of
+/// [`ScoringConfig::map_specs`]), each row-major at the image's size.
 pub fn scale_maps(
     model: &UNet,
     model_config: &UNetConfig,
     config: &ScoringConfig,
+    kinds: &[ErrorKind],
     images: &[ChwImage],
     device: &Device,
 ) -> Result<Vec<Vec<Vec<f32>>>> {
     let multiple = model_config.side_multiple();
-    let kinds = config.error.kinds();
     let mut out: Vec<Vec<Vec<f32>>> =
         vec![Vec::with_capacity(config.windows.len() * kinds.len()); images.len()];
     for (s, &window) in config.windows.iter().enumerate() {
@@ -226,6 +247,7 @@ mod tests {
             &model,
             &model_config,
             &config,
+            config.error.kinds(),
             std::slice::from_ref(&img),
             &device,
         )
@@ -256,7 +278,15 @@ mod tests {
         config.batch_size = 3;
         config.error = ErrorMaps::Both;
         config.validate(&model_config).unwrap();
-        let maps = scale_maps(&model, &model_config, &config, &images, &device).unwrap();
+        let maps = scale_maps(
+            &model,
+            &model_config,
+            &config,
+            config.error.kinds(),
+            &images,
+            &device,
+        )
+        .unwrap();
         for (img, m) in images.iter().zip(&maps) {
             // 2 scales x (squared, SSIM).
             assert_eq!(m.len(), 4);
@@ -268,12 +298,29 @@ mod tests {
         // Batching does not change the result.
         config.batch_size = 64;
         assert_eq!(
-            scale_maps(&model, &model_config, &config, &images, &device).unwrap(),
+            scale_maps(
+                &model,
+                &model_config,
+                &config,
+                config.error.kinds(),
+                &images,
+                &device
+            )
+            .unwrap(),
             maps
         );
         // MSGMS maps: one per scale, in [0, 1].
         config.error = ErrorMaps::Msgms;
-        for m in scale_maps(&model, &model_config, &config, &images, &device).unwrap() {
+        for m in scale_maps(
+            &model,
+            &model_config,
+            &config,
+            config.error.kinds(),
+            &images,
+            &device,
+        )
+        .unwrap()
+        {
             assert_eq!(m.len(), 2);
             assert!(m.iter().flatten().all(|v| (0.0..=1.0).contains(v)));
         }

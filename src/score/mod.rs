@@ -339,6 +339,26 @@ impl ScoringConfig {
         )
     }
 
+    /// Whether `other` cuts images into the same windows and computes its structural maps the
+    /// same way, so that one model pass serves both (their error kinds, statistics and
+    /// read-outs may differ).
+    pub fn same_windows(&self, other: &ScoringConfig) -> bool {
+        (
+            self.working_size,
+            &self.windows,
+            &self.strides,
+            self.padding,
+            self.square,
+        ) == (
+            other.working_size,
+            &other.windows,
+            &other.strides,
+            other.padding,
+            other.square,
+        ) && self.taper == other.taper
+            && self.ssim_sigma == other.ssim_sigma
+    }
+
     /// The score filter candidates (at least the current one).
     pub fn score_filters(&self) -> Vec<usize> {
         if self.score_filter_candidates.is_empty() {

@@ -445,6 +445,47 @@ fn a_whole_image_model_is_scored_as_one_square_window_with_the_error_map_chosen_
         std::fs::read_to_string(out.join("scores.csv")).unwrap(),
         std::fs::read_to_string(out2.join("scores.csv")).unwrap()
     );
+    // With a heat-map profile of another error kind, one model pass gives both: the scores
+    // equal the image profile's alone, the maps equal the heat-map profile's alone.
+    {
+        use reconad::calibrate::calibrate_model;
+        use reconad::detector::single::{SingleModel, TrainedModel};
+        use reconad::detector::Scorer;
+        let open = || TrainedModel::open(&run, reconad::device::Backend::Cpu).unwrap();
+        let main: reconad::score::profile::ScoringProfile =
+            serde_json::from_value(scoring.clone()).unwrap();
+        let mut other_config = main.config.clone();
+        other_config.error = if main.config.error == reconad::score::ErrorMaps::Msgms {
+            reconad::score::ErrorMaps::Squared
+        } else {
+            reconad::score::ErrorMaps::Msgms
+        };
+        let heat =
+            calibrate_model(&open(), other_config, &reconad::util::progress::NoProgress).unwrap();
+        let mut with_heat = main.clone();
+        with_heat.heatmap = Some(Box::new(heat.clone()));
+        with_heat.heatmap.as_mut().unwrap().heatmap = None;
+        let model = open();
+        let images: Vec<_> = crate::common::files_below(&t.data.join("test"))
+            .iter()
+            .take(3)
+            .map(|f| model.load_image(&t.data.join("test").join(f)).unwrap())
+            .collect();
+        let score = |p: &reconad::score::profile::ScoringProfile| {
+            SingleModel {
+                model: open(),
+                profile: p.clone(),
+            }
+            .score(images.clone())
+            .unwrap()
+        };
+        let (both, alone, maps) = (score(&with_heat), score(&main), score(&heat));
+        for ((b, a), m) in both.iter().zip(&alone).zip(&maps) {
+            assert_eq!(b.score, a.score);
+            assert_eq!(b.candidate_scores, a.candidate_scores);
+            assert_eq!(b.map, m.map);
+        }
+    }
     // A heat-map profile nested in a heat-map profile is refused.
     let mut nested = forced.clone();
     nested["heatmap"]["heatmap"] = scoring.clone();
