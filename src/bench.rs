@@ -14,7 +14,6 @@ use std::time::Instant;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
-use rayon::prelude::*;
 
 use crate::data::mvtec::open_category;
 use crate::data::synth::{self, SynthCategory, SynthConfig};
@@ -25,7 +24,7 @@ use crate::error::{fail, Error, Result};
 use crate::model::loss::{reconstruction_loss, LossConfig};
 use crate::model::unet::Preset;
 use crate::score::profile::ScoringProfile;
-use crate::train::{DataRef, RunDir, TrainConfig, TrainOptions};
+use crate::train::{DataRef, RunDir, TrainConfig, TrainOptions, TrainSummary};
 use crate::util::progress::NoProgress;
 
 /// One benchmark result: a kind and its fields, printed as `BENCH kind=<kind> k=v …`.
@@ -147,7 +146,6 @@ pub fn bench_data(dir: &Path, train: usize, size: u32) -> Result<PathBuf> {
 /// augmentation and the steps (the first epoch of a 2-epoch run, which has no validation; the
 /// images are decoded before it, as in a real run).
 pub fn train_epoch(data: &Path, run: &Path, config: TrainConfig) -> Result<BenchLine> {
-    let dataset = open_category(data)?;
     let config = TrainConfig {
         epochs: 2,
         eval_every: 1000,
@@ -161,20 +159,7 @@ pub fn train_epoch(data: &Path, run: &Path, config: TrainConfig) -> Result<Bench
         .copied()
         .max()
         .unwrap_or(0);
-    let data_ref = DataRef::Mvtec {
-        category_dir: data.to_path_buf(),
-    };
-    let summary = crate::train::train_new(
-        &RunDir::new(run),
-        &dataset,
-        data_ref,
-        config,
-        true,
-        &TrainOptions {
-            progress: &NoProgress,
-            max_epochs_this_call: Some(1),
-        },
-    )?;
+    let summary = train_on(data, run, config, Some(1))?;
     let row = summary
         .state
         .history
@@ -196,10 +181,6 @@ pub fn train_epoch(data: &Path, run: &Path, config: TrainConfig) -> Result<Bench
 /// Trains `config` for one epoch on `data` into `run` (the weights a scoring benchmark needs;
 /// their quality does not change its cost) without calibrating it.
 pub fn prepare_model(data: &Path, run: &Path, config: TrainConfig) -> Result<TrainedModel> {
-    let dataset = open_category(data)?;
-    let data_ref = DataRef::Mvtec {
-        category_dir: data.to_path_buf(),
-    };
     // One CutPaste and one scar copy per validation image: the calibration that follows is
     // setup, not what is measured.
     let mut config = TrainConfig {
@@ -208,15 +189,34 @@ pub fn prepare_model(data: &Path, run: &Path, config: TrainConfig) -> Result<Tra
     };
     config.cutpaste.cutpaste_per_image = 1;
     config.cutpaste.scars_per_image = 1;
+    train_on(data, run, config.clone(), None)?;
+    TrainedModel::open(run, config.backend)
+}
+
+/// A new run of `config` on the MVTec-layout category at `data` into `run` (replacing one
+/// there), quietly, for at most `max_epochs` epochs now.
+fn train_on(
+    data: &Path,
+    run: &Path,
+    config: TrainConfig,
+    max_epochs: Option<usize>,
+) -> Result<TrainSummary> {
+    let dataset = open_category(data)?;
+    let data_ref = DataRef::Mvtec {
+        category_dir: data.to_path_buf(),
+    };
+    let options = TrainOptions {
+        progress: &NoProgress,
+        max_epochs_this_call: max_epochs,
+    };
     crate::train::train_new(
         &RunDir::new(run),
         &dataset,
         data_ref,
-        config.clone(),
+        config,
         true,
-        &TrainOptions::quiet(),
-    )?;
-    TrainedModel::open(run, config.backend)
+        &options,
+    )
 }
 
 /// Images per second scoring `files` from disk with `model` under `profile` (decode, resize,
@@ -234,15 +234,17 @@ pub fn score_files(
     let scorer = SingleModel { model, profile };
     let warm = scorer.load_image(&files[0])?;
     scorer.score(vec![warm])?;
+    // The product's own path: `predict`'s chunks, parallel decoding, scores and labels.
     let started = Instant::now();
-    for part in files.chunks(scorer.chunk()) {
-        // Decoded in parallel, as `eval` and `predict` do.
-        let images = part
-            .par_iter()
-            .map(|p| scorer.load_image(p))
-            .collect::<Result<Vec<_>>>()?;
-        scorer.score(images)?;
-    }
+    crate::eval::predict(
+        &scorer,
+        files,
+        scorer.threshold(),
+        None,
+        false,
+        false,
+        |_| Ok(()),
+    )?;
     let seconds = started.elapsed().as_secs_f64();
     let first = image::image_dimensions(&files[0])
         .map(|(w, h)| format!("{w}x{h}"))
