@@ -59,6 +59,8 @@ pub struct ImageRow {
     pub score: f64,
     /// Predicted label at the threshold.
     pub predicted: u8,
+    /// Ground-truth mask of an anomalous image, if it has one.
+    pub mask: Option<PathBuf>,
 }
 
 /// Image AUROC of one top-k candidate.
@@ -234,6 +236,7 @@ pub fn evaluate(
                 label: item.label.as_u8(),
                 score: s.score,
                 predicted: u8::from(s.score >= threshold),
+                mask: item.mask.clone(),
             });
             kept.push(KeptMap {
                 original: s.original.size(),
@@ -373,12 +376,12 @@ pub fn heatmap_path(dir: &Path, item: &Item) -> PathBuf {
         .join(format!("{}.png", crate::data::stem(&item.path)))
 }
 
-/// Writes `metrics.json` and `scores.csv` into `out` (atomically).
+/// Writes `metrics.json` and `scores.csv` (path, defect, label, score, predicted, mask) into
+/// `out` (atomically).
 pub fn write_outputs(out: &Path, metrics: &EvalMetrics, rows: &[ImageRow]) -> Result<()> {
-    write_json_atomic(&out.join("metrics.json"), metrics)?;
     let csv_error = |e: csv::Error| Error::file(out.join("scores.csv"), e.to_string());
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(["path", "defect", "label", "score", "predicted"])
+    w.write_record(["path", "defect", "label", "score", "predicted", "mask"])
         .map_err(csv_error)?;
     for r in rows {
         w.write_record([
@@ -387,6 +390,9 @@ pub fn write_outputs(out: &Path, metrics: &EvalMetrics, rows: &[ImageRow]) -> Re
             r.label.to_string(),
             format!("{:.6}", r.score),
             r.predicted.to_string(),
+            r.mask
+                .as_ref()
+                .map_or(String::new(), |m| m.display().to_string()),
         ])
         .map_err(csv_error)?;
     }
@@ -394,7 +400,8 @@ pub fn write_outputs(out: &Path, metrics: &EvalMetrics, rows: &[ImageRow]) -> Re
         .into_inner()
         .map_err(|e| Error::file(out.join("scores.csv"), e.to_string()))?;
     write_atomic(&out.join("scores.csv"), &bytes)?;
-    Ok(())
+    // Last: a metrics.json marks a complete evaluation folder.
+    write_json_atomic(&out.join("metrics.json"), metrics)
 }
 
 /// The short table printed after an evaluation.

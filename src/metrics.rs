@@ -42,6 +42,37 @@ pub fn auroc(scores: &[f64], labels: &[u8]) -> Option<f64> {
     Some((rank_sum - p * (p + 1.0) / 2.0) / (p * n))
 }
 
+/// The ROC curve of `scores` against `labels`: (false-positive rate, true-positive rate) from
+/// (0, 0) to (1, 1), one point per distinct score (ties move diagonally), so the trapezoidal area
+/// under it equals [`auroc`]. `None` when either class is absent or a score is NaN.
+pub fn roc_curve(scores: &[f64], labels: &[u8]) -> Option<Vec<(f64, f64)>> {
+    assert_eq!(scores.len(), labels.len(), "one label per score");
+    let positives = labels.iter().filter(|&&l| l != 0).count();
+    let negatives = labels.len() - positives;
+    if positives == 0 || negatives == 0 || scores.iter().any(|s| s.is_nan()) {
+        return None;
+    }
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let mut points = vec![(0.0, 0.0)];
+    let (mut tp, mut fp) = (0usize, 0usize);
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j < order.len() && scores[order[j]] == scores[order[i]] {
+            if labels[order[j]] != 0 {
+                tp += 1;
+            } else {
+                fp += 1;
+            }
+            j += 1;
+        }
+        points.push((fp as f64 / negatives as f64, tp as f64 / positives as f64));
+        i = j;
+    }
+    Some(points)
+}
+
 /// Mean of the largest `fraction` of `values` (at least one value). Used as the image score
 /// from a per-pixel error map ("top-k %").
 pub fn top_fraction_mean(values: &[f32], fraction: f64) -> f64 {
@@ -330,6 +361,21 @@ impl PixelAccumulator {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_area_under_the_roc_curve_equals_the_auroc_with_ties() {
+        let scores = [0.1, 0.4, 0.4, 0.35, 0.8, 0.4, 0.2];
+        let labels = [0, 1, 0, 1, 1, 0, 0];
+        let curve = roc_curve(&scores, &labels).unwrap();
+        assert_eq!(curve.first(), Some(&(0.0, 0.0)));
+        assert_eq!(curve.last(), Some(&(1.0, 1.0)));
+        let area: f64 = curve
+            .windows(2)
+            .map(|w| (w[1].0 - w[0].0) * (w[1].1 + w[0].1) / 2.0)
+            .sum();
+        assert!((area - auroc(&scores, &labels).unwrap()).abs() < 1e-12);
+        assert_eq!(roc_curve(&[1.0, 2.0], &[1, 1]), None);
+    }
     use super::*;
 
     /// Expected values from scikit-learn's `roc_auc_score` on the same vectors.

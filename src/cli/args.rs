@@ -89,6 +89,43 @@ impl DataSourceArgs {
         Ok((dataset, data_ref))
     }
 
+    /// Every data set named by these arguments, each with how to find it again; with
+    /// `categories`, exactly those categories under PATH, in that order.
+    pub fn open_all(&self, seed: u64, categories: &[String]) -> Result<Vec<(Dataset, DataRef)>> {
+        if categories.is_empty() {
+            if self.normal.is_some() {
+                return Ok(vec![self.open_one(seed)?]);
+            }
+            return Ok(self
+                .open(seed)?
+                .into_iter()
+                .map(|d| {
+                    let category_dir = abs(&d.root);
+                    (d, DataRef::Mvtec { category_dir })
+                })
+                .collect());
+        }
+        if self.normal.is_some() || self.category.is_some() {
+            bail!("--categories names categories under an MVTec AD PATH; leave out --category and the folder options");
+        }
+        let Some(path) = self.path.as_ref().or(self.data.as_ref()) else {
+            bail!("no data set given: pass an MVTec AD root with --data ROOT");
+        };
+        categories
+            .iter()
+            .map(|name| {
+                let dir = category_dirs(path, Some(name))?.remove(0);
+                let d = open_category(&dir)?;
+                Ok((
+                    d,
+                    DataRef::Mvtec {
+                        category_dir: abs(&dir),
+                    },
+                ))
+            })
+            .collect()
+    }
+
     /// The folder data set these arguments describe (paths absolute when `normal` is).
     fn folder_spec(&self, normal: PathBuf, name: Option<String>, seed: u64) -> FolderSpec {
         let absolute = normal.is_absolute();

@@ -117,6 +117,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             c.eval_dir.display()
         );
     }
+    println!("report:    {}", result.report.display());
     println!("total {:.1} s", result.seconds);
     Ok(ExitCode::SUCCESS)
 }

@@ -4,6 +4,7 @@
 
 mod args;
 mod bench;
+mod benchmark;
 mod calibrate;
 mod data;
 mod demo;
@@ -12,8 +13,10 @@ mod eval;
 mod info;
 mod predict;
 mod progress;
+mod report;
 mod synth;
 mod train;
+mod train_args;
 
 use std::process::ExitCode;
 
@@ -53,6 +56,11 @@ enum Command {
     Info(info::Args),
     /// Measure training and scoring throughput and scoring memory (one `BENCH` line each).
     Bench(bench::Args),
+    /// Train, calibrate and evaluate a model per category of a data set: summary.csv,
+    /// summary.md and report.html (resumable: finished categories are skipped).
+    Benchmark(Box<benchmark::Args>),
+    /// Write one self-contained HTML report of evaluation folders.
+    Report(report::Args),
 }
 
 /// Parses the command line, runs the command and turns its outcome into an exit code.
@@ -70,6 +78,8 @@ pub fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Info(args) => info::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Benchmark(args) => benchmark::run(args),
+        Command::Report(args) => report::run(args),
     };
     match result {
         Ok(code) => code,

@@ -14,6 +14,9 @@ pub trait Progress: Sync {
     fn finish(&self);
     /// A line of news between stages (e.g. which category is being trained).
     fn note(&self, text: &str);
+    /// Progress over a whole job of `total` parts (e.g. the categories of a benchmark), shown
+    /// beside the stages; `done` of them are over.
+    fn overall(&self, _done: u64, _total: u64) {}
 }
 
 /// Progress that goes nowhere.

@@ -157,7 +157,7 @@ fn eval_writes_metrics_scores_and_heat_maps() {
     let threshold = m["threshold"].as_f64().unwrap();
     let csv = std::fs::read_to_string(out.path().join("scores.csv")).unwrap();
     let mut lines = csv.lines();
-    assert_eq!(lines.next(), Some("path,defect,label,score,predicted"));
+    assert_eq!(lines.next(), Some("path,defect,label,score,predicted,mask"));
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     assert_eq!(rows.len(), 14);
     for r in &rows {
@@ -341,6 +341,9 @@ fn demo_runs_the_whole_pipeline_at_a_tiny_scale() {
         .args(["--preset", "tiny", "--image-size", "32", "--epochs", "2"])
         .ok();
     assert!(all.contains("mean image AUROC"), "{all}");
+    assert!(all.contains("report:"), "{all}");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert_eq!(html.matches("<section class=\"category\"").count(), 3);
     for category in ["weave", "disc", "grain"] {
         let eval = out.join("eval").join(category);
         let m = json(&eval.join("metrics.json"));
