@@ -94,6 +94,30 @@ fn benchmark_evaluates_every_category_reports_them_and_skips_them_when_rerun() {
         .args(["--categories", "nope"])
         .fails_with("nope");
 
+    // A folder data set is one category named after its normal folder's parent.
+    let disc = data.join("disc");
+    let folder = Cmd::new("benchmark")
+        .arg("--normal")
+        .arg(disc.join("train/good"))
+        .arg("--abnormal")
+        .arg(disc.join("test/crack"))
+        .arg("--abnormal")
+        .arg(disc.join("test/stain"))
+        .arg("--masks")
+        .arg(disc.join("ground_truth"))
+        .arg("--out")
+        .arg(dir.path().join("bench-folder"))
+        .args(["--preset", "tiny", "--whole-image", "32", "--epochs", "2"])
+        .args(["--val-fraction", "0.25", "--quiet"])
+        .ok();
+    assert!(folder.contains("[1/1] train: image AUROC"), "{folder}");
+    let csv = std::fs::read_to_string(dir.path().join("bench-folder/summary.csv")).unwrap();
+    let row = csv.lines().nth(1).unwrap();
+    assert!(
+        row.starts_with("train,") && !row.contains(",,"),
+        "pixel metrics from the masks: {csv}"
+    );
+
     // The report verb, from evaluation folders.
     let page = dir.path().join("r.html");
     let printed = Cmd::new("report")
