@@ -17,7 +17,7 @@ use crate::error::{fail_file, Error, Result};
 use crate::image::{ChwImage, Size};
 use crate::metrics::{auroc, f1_at, f1_max, F1Max, PixelAccumulator, PixelMetrics};
 use crate::report::heatmap::write_overlay;
-use crate::report::names::heatmap_names;
+use crate::report::names::{heatmap_names, heatmap_path};
 use crate::util::fs::{write_atomic, write_json_atomic};
 use crate::util::progress::{NoProgress, Progress};
 
@@ -228,7 +228,12 @@ pub fn evaluate(
             }
             if let Some(dir) = options.heatmaps {
                 let scale = model.heatmap_scale(threshold);
-                write_overlay(&heatmap_path(dir, item), &s.original, &s.map, scale)?;
+                write_overlay(
+                    &heatmap_path(dir, &item.defect, &item.path),
+                    &s.original,
+                    &s.map,
+                    scale,
+                )?;
             }
             rows.push(ImageRow {
                 path: item.path.clone(),
@@ -368,12 +373,6 @@ fn pixel_metrics(
     }
     bar.finish();
     Ok(acc.finish())
-}
-
-/// `DIR/<defect>/<stem>.png`.
-pub fn heatmap_path(dir: &Path, item: &Item) -> PathBuf {
-    dir.join(&item.defect)
-        .join(format!("{}.png", crate::data::stem(&item.path)))
 }
 
 /// Writes `metrics.json` and `scores.csv` (path, defect, label, score, predicted, mask) into

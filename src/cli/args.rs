@@ -78,32 +78,31 @@ impl DataSourceArgs {
             );
         }
         let dataset = datasets.remove(0);
-        let data_ref = match &self.normal {
+        let data_ref = self.data_ref(&dataset, seed);
+        Ok((dataset, data_ref))
+    }
+
+    /// How to find `dataset`, opened from these arguments, again (absolute paths).
+    fn data_ref(&self, dataset: &Dataset, seed: u64) -> DataRef {
+        match &self.normal {
             Some(normal) => {
                 DataRef::Folder(self.folder_spec(abs(normal), Some(dataset.name.clone()), seed))
             }
             None => DataRef::Mvtec {
                 category_dir: abs(&dataset.root),
             },
-        };
-        Ok((dataset, data_ref))
+        }
     }
 
     /// Every data set named by these arguments, each with how to find it again; with
     /// `categories`, exactly those categories under PATH, in that order.
     pub fn open_all(&self, seed: u64, categories: &[String]) -> Result<Vec<(Dataset, DataRef)>> {
+        let with_ref = |d: Dataset| {
+            let data_ref = self.data_ref(&d, seed);
+            (d, data_ref)
+        };
         if categories.is_empty() {
-            if self.normal.is_some() {
-                return Ok(vec![self.open_one(seed)?]);
-            }
-            return Ok(self
-                .open(seed)?
-                .into_iter()
-                .map(|d| {
-                    let category_dir = abs(&d.root);
-                    (d, DataRef::Mvtec { category_dir })
-                })
-                .collect());
+            return Ok(self.open(seed)?.into_iter().map(with_ref).collect());
         }
         if self.normal.is_some() || self.category.is_some() {
             bail!("--categories names categories under an MVTec AD PATH; leave out --category and the folder options");
@@ -115,13 +114,7 @@ impl DataSourceArgs {
             .iter()
             .map(|name| {
                 let dir = category_dirs(path, Some(name))?.remove(0);
-                let d = open_category(&dir)?;
-                Ok((
-                    d,
-                    DataRef::Mvtec {
-                        category_dir: abs(&dir),
-                    },
-                ))
+                Ok(with_ref(open_category(&dir)?))
             })
             .collect()
     }

@@ -14,9 +14,7 @@ use std::time::Instant;
 use crate::calibrate::calibrate_model;
 use crate::data::Dataset;
 use crate::detector::single::{SingleModel, TrainedModel};
-use crate::detector::Scorer;
 use crate::error::{fail, fail_file, Result};
-use crate::eval::{self, EvalOptions};
 use crate::report::eval_dir::EvalDir;
 use crate::report::html::ReportOptions;
 use crate::report::summary::{write_summary, SummaryRow};
@@ -25,7 +23,7 @@ use crate::train::{DataRef, RunDir, TrainConfig, TrainOptions};
 use crate::util::progress::Progress;
 
 use super::report::write_report;
-use super::{resume_and_calibrate, train_and_calibrate};
+use super::{evaluate_into, resume_and_calibrate, train_and_calibrate};
 
 /// Settings of a benchmark.
 pub struct BenchmarkConfig<'a> {
@@ -197,7 +195,8 @@ fn run_category(
         progress,
         max_epochs_this_call: None,
     };
-    let state = if config.force || !run.config().is_file() {
+    // The run already in the folder (None: none, or --force), and its state.
+    let existing = if config.force || !run.config().is_file() {
         None
     } else {
         let saved = run.load_config()?;
@@ -210,47 +209,53 @@ fn run_category(
         }
         Some(run.load_state()?)
     };
-    let finished_before = matches!(&state, Some(Some(s)) if s.finished)
+    let finished_before = matches!(&existing, Some(Some(s)) if s.finished)
         && run.root.join(crate::score::profile::SCORING_FILE).is_file();
-    let outcome = match state {
-        _ if finished_before && EvalDir::read(&eval_dir).is_ok() => CategoryOutcome::Skipped,
-        _ if finished_before => CategoryOutcome::Reused,
-        Some(_) => {
-            progress.note(&format!("{tag}: resuming {}", run.root.display()));
-            resume_and_calibrate(&run, &options)?;
-            CategoryOutcome::Resumed
-        }
+    let previous = if finished_before {
+        EvalDir::read(&eval_dir).ok()
+    } else {
+        None
+    };
+    let outcome = if previous.is_some() {
+        CategoryOutcome::Skipped
+    } else if finished_before {
+        CategoryOutcome::Reused
+    } else if existing.is_some() {
+        progress.note(&format!("{tag}: resuming {}", run.root.display()));
+        resume_and_calibrate(&run, &options)?;
+        CategoryOutcome::Resumed
+    } else {
+        progress.note(&format!(
+            "{tag}: training on {} normal images -> {}",
+            dataset.train.len(),
+            run.root.display()
+        ));
+        train_and_calibrate(
+            &run,
+            dataset,
+            data_ref.clone(),
+            config.train.clone(),
+            true,
+            &options,
+        )?;
+        CategoryOutcome::Trained
+    };
+    let Some(state) = run.load_state()?.filter(|s| s.finished) else {
+        fail_file!(run.root, "training did not finish");
+    };
+    let evaluated = match previous {
+        Some(evaluated) => evaluated,
         None => {
             progress.note(&format!(
-                "{tag}: training on {} normal images -> {}",
-                dataset.train.len(),
-                run.root.display()
+                "{tag}: evaluating on {} test images -> {}",
+                dataset.test.len(),
+                eval_dir.display()
             ));
-            train_and_calibrate(
-                &run,
-                dataset,
-                data_ref.clone(),
-                config.train.clone(),
-                true,
-                &options,
-            )?;
-            CategoryOutcome::Trained
+            evaluate_category(config, &run, dataset, &eval_dir, progress)?;
+            EvalDir::read(&eval_dir)?
         }
     };
-    let state = run.load_state()?;
-    if !state.as_ref().is_some_and(|s| s.finished) {
-        fail_file!(run.root, "training did not finish");
-    }
-    if outcome != CategoryOutcome::Skipped {
-        progress.note(&format!(
-            "{tag}: evaluating on {} test images -> {}",
-            dataset.test.len(),
-            eval_dir.display()
-        ));
-        evaluate_category(config, &run, dataset, &eval_dir, progress)?;
-    }
-    let evaluated = EvalDir::read(&eval_dir)?;
-    let train_seconds = state.map(|s| s.history.iter().map(|h| h.seconds).sum());
+    let train_seconds = Some(state.train_seconds());
     Ok(BenchmarkCategory {
         row: SummaryRow::new(&dataset.name, &evaluated.metrics, train_seconds),
         outcome,
@@ -312,22 +317,6 @@ fn evaluate_category(
         None => model.load_profile()?,
     };
     let model = SingleModel { model, profile };
-    let heatmaps = eval_dir.join("heatmaps");
-    if heatmaps.exists() {
-        std::fs::remove_dir_all(&heatmaps).map_err(|e| {
-            crate::error::Error::file(
-                &heatmaps,
-                format!("cannot remove the earlier heat maps: {e}"),
-            )
-        })?;
-    }
-    let _ = std::fs::remove_file(eval_dir.join("metrics.json"));
-    let options = EvalOptions {
-        threshold: None,
-        heatmaps: Some(&heatmaps),
-        progress,
-        skip_unreadable: false,
-    };
-    let (metrics, rows) = eval::evaluate(&model as &dyn Scorer, dataset, &options)?;
-    eval::write_outputs(eval_dir, &metrics, &rows)
+    evaluate_into(&model, dataset, eval_dir, progress)?;
+    Ok(())
 }

@@ -12,7 +12,7 @@ use crate::data::synth::{self, SynthCategory, SynthConfig};
 use crate::detector::single::{SingleModel, TrainedModel};
 use crate::device::Backend;
 use crate::error::{fail, Result};
-use crate::eval::{self, EvalMetrics, EvalOptions};
+use crate::eval::{self, EvalMetrics};
 use crate::model::unet::Preset;
 use crate::report::html::ReportOptions;
 use crate::train::{
@@ -21,7 +21,7 @@ use crate::train::{
 use crate::util::progress::Progress;
 
 use super::report::write_report;
-use super::{train_and_calibrate, Trained};
+use super::{evaluate_into, train_and_calibrate, Trained};
 
 /// Settings of the demo (`reconad demo`).
 #[derive(Debug, Clone, PartialEq)]
@@ -188,15 +188,7 @@ pub fn run_demo(config: &DemoConfig, progress: &dyn Progress) -> Result<DemoResu
         let profile = model.load_profile()?;
         let model = SingleModel { model, profile };
         let eval_dir = config.out.join("eval").join(category.name());
-        let heatmaps = eval_dir.join("heatmaps");
-        let options = EvalOptions {
-            threshold: None,
-            heatmaps: Some(&heatmaps),
-            progress,
-            skip_unreadable: false,
-        };
-        let (metrics, rows) = eval::evaluate(&model, &dataset, &options)?;
-        eval::write_outputs(&eval_dir, &metrics, &rows)?;
+        let metrics = evaluate_into(&model, &dataset, &eval_dir, progress)?;
         progress.note(&eval::summary_table(&metrics));
         categories.push(DemoCategory {
             name: category.name(),

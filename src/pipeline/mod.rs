@@ -21,8 +21,10 @@ use crate::detector::ensemble::{
     Ensemble, EnsembleDef, Fusion, ENSEMBLE_FILE, ENSEMBLE_FORMAT_VERSION, MIN_VAL_IMAGES,
 };
 use crate::detector::single::TrainedModel;
+use crate::detector::Scorer;
 use crate::device::Backend;
-use crate::error::{fail, fail_file, Result};
+use crate::error::{fail, fail_file, Error, Result};
+use crate::eval::{self, EvalMetrics, EvalOptions};
 use crate::score::profile::ScoringProfile;
 use crate::train::{self, DataRef, RunDir, TrainConfig, TrainOptions, TrainSummary};
 use crate::util::lock::DirLock;
@@ -104,6 +106,36 @@ fn calibrate_finished(
         );
     }
     Ok(Some(profile))
+}
+
+/// Evaluates `model` on `dataset`'s test split with a heat map per image into `eval_dir`
+/// (`metrics.json`, `scores.csv`, `heatmaps/`), replacing an earlier evaluation there.
+fn evaluate_into(
+    model: &dyn Scorer,
+    dataset: &Dataset,
+    eval_dir: &Path,
+    progress: &dyn Progress,
+) -> Result<EvalMetrics> {
+    let heatmaps = eval_dir.join("heatmaps");
+    if heatmaps.exists() {
+        std::fs::remove_dir_all(&heatmaps).map_err(|e| {
+            Error::file(
+                &heatmaps,
+                format!("cannot remove the earlier heat maps: {e}"),
+            )
+        })?;
+    }
+    // metrics.json marks a complete evaluation: gone until the new one is written.
+    let _ = std::fs::remove_file(eval_dir.join("metrics.json"));
+    let options = EvalOptions {
+        threshold: None,
+        heatmaps: Some(&heatmaps),
+        progress,
+        skip_unreadable: false,
+    };
+    let (metrics, rows) = eval::evaluate(model, dataset, &options)?;
+    eval::write_outputs(eval_dir, &metrics, &rows)?;
+    Ok(metrics)
 }
 
 /// How ensemble members differ from the base configuration: each list is cycled over the

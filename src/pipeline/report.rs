@@ -51,7 +51,7 @@ fn report_entry(dir: &Path) -> Result<ReportEntry> {
             details.push(("Environment of the training (env.json)".to_string(), text));
         }
         if let Ok(Some(state)) = run.load_state() {
-            train_seconds = Some(state.history.iter().map(|h| h.seconds).sum());
+            train_seconds = Some(state.train_seconds());
         }
     }
     if details.is_empty() {

@@ -122,11 +122,7 @@ impl EvalDir {
 
     /// The heat-map overlay `eval --heatmaps` wrote for `row`, if it is there.
     pub fn heatmap(&self, row: &ScoreRow) -> Option<PathBuf> {
-        let path = self
-            .dir
-            .join("heatmaps")
-            .join(&row.defect)
-            .join(format!("{}.png", crate::data::stem(&row.path)));
+        let path = super::names::heatmap_path(&self.dir.join("heatmaps"), &row.defect, &row.path);
         path.is_file().then_some(path)
     }
 

@@ -43,6 +43,16 @@ impl Pick {
             Pick::Lowest => "lowest score",
         }
     }
+
+    /// CSS class of the tile's tag (the report colours misclassified images red).
+    pub fn css_class(self) -> &'static str {
+        match self {
+            Pick::FalseNegative => "fn",
+            Pick::FalsePositive => "fp",
+            Pick::Highest => "hi",
+            Pick::Lowest => "lo",
+        }
+    }
 }
 
 /// How many images of each kind the gallery shows at most.

@@ -222,14 +222,9 @@ fn gallery(e: &EvalDir, limits: GalleryLimits, stats: &mut ReportStats) -> Strin
     s += "<p class=\"note\">Green outline: the ground-truth defect. Heat map colours are on a fixed scale: blue is the normal level, yellow-orange the threshold, dark red 1.5 × the threshold.</p>\n<div class=\"gallery\">\n";
     for (i, pick) in picked {
         let row = &e.rows[i];
-        let class = match pick {
-            super::gallery::Pick::FalseNegative => "fn",
-            super::gallery::Pick::FalsePositive => "fp",
-            super::gallery::Pick::Highest => "hi",
-            super::gallery::Pick::Lowest => "lo",
-        };
         let caption = format!(
-            "<span class=\"tag {class}\">{}</span> {} · {} · score {:.4}",
+            "<span class=\"tag {}\">{}</span> {} · {} · score {:.4}",
+            pick.css_class(),
             pick.label(),
             escape(&row.defect),
             escape(&row.path.display().to_string()),

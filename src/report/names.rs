@@ -2,9 +2,15 @@
 //! inputs ever sharing an output name.
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::data::stem;
+
+/// Where `eval --heatmaps` puts the heat map of `image` (of defect type `defect`) below `dir`:
+/// `dir/<defect>/<stem>.png`.
+pub fn heatmap_path(dir: &Path, defect: &str, image: &Path) -> PathBuf {
+    dir.join(defect).join(format!("{}.png", stem(image)))
+}
 
 /// Heat-map file names for `files`: `<stem>.png`, `<parent>_<stem>.png` where stems repeat, and
 /// a numeric suffix (`-2`, `-3`, …) if that still repeats.

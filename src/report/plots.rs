@@ -2,6 +2,7 @@
 //! a ROC curve per category, and the histograms of normal and anomalous image scores with the
 //! decision threshold drawn.
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::error::{fail, Result};
@@ -15,8 +16,62 @@ const HEIGHT_PX: u32 = 320;
 const NORMAL: RGBColor = RGBColor(31, 119, 180);
 const ANOMALOUS: RGBColor = RGBColor(214, 39, 40);
 
-fn plot_error(what: &str) -> impl Fn(DrawingAreaErrorKind<std::io::Error>) -> crate::Error + '_ {
-    move |e| crate::Error::Unusable(format!("cannot draw the {what}: {e}"))
+/// A drawing error of plotters.
+type DrawError = DrawingAreaErrorKind<std::io::Error>;
+
+/// A chart with f64 axes on the SVG backend.
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// The frame of a plot: its caption, axis ranges and descriptions, and where the legend goes.
+struct Frame<'a> {
+    caption: &'a str,
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+    x_desc: &'a str,
+    y_desc: &'a str,
+    legend: SeriesLabelPosition,
+}
+
+/// Draws the frame (white background, caption, mesh without light lines, axis text), lets
+/// `draw` add the series, then the legend; returns the SVG text.
+fn svg_plot(
+    frame: Frame,
+    draw: impl for<'a, 'b> FnOnce(&mut Chart<'a, 'b>) -> std::result::Result<(), DrawError>,
+) -> Result<String> {
+    let err = |e: DrawError| {
+        crate::Error::Unusable(format!("cannot draw the plot {:?}: {e}", frame.caption))
+    };
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH_PX, HEIGHT_PX)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(frame.caption, ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(40)
+            .y_label_area_size(48)
+            .build_cartesian_2d(frame.x.clone(), frame.y.clone())
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc(frame.x_desc)
+            .y_desc(frame.y_desc)
+            .x_labels(6)
+            .y_labels(6)
+            .light_line_style(WHITE)
+            .draw()
+            .map_err(err)?;
+        draw(&mut chart).map_err(err)?;
+        chart
+            .configure_series_labels()
+            .position(frame.legend)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK.mix(0.3))
+            .draw()
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
 }
 
 /// The ROC curve of `scores` against `labels` (1 anomalous) with its AUROC in the legend, or
@@ -25,54 +80,32 @@ pub fn roc_svg(scores: &[f64], labels: &[u8], auroc: Option<f64>) -> Result<Opti
     let Some(curve) = roc_curve(scores, labels) else {
         return Ok(None);
     };
-    let err = plot_error("ROC curve");
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH_PX, HEIGHT_PX)).into_drawing_area();
-        root.fill(&WHITE).map_err(&err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption("ROC curve (test images)", ("sans-serif", 16))
-            .margin(10)
-            .x_label_area_size(40)
-            .y_label_area_size(48)
-            .build_cartesian_2d(0f64..1f64, 0f64..1.02f64)
-            .map_err(&err)?;
+    let label = match auroc {
+        Some(a) => format!("AUROC {a:.4}"),
+        None => "ROC".into(),
+    };
+    let frame = Frame {
+        caption: "ROC curve (test images)",
+        x: 0.0..1.0,
+        y: 0.0..1.02,
+        x_desc: "false-positive rate",
+        y_desc: "true-positive rate",
+        legend: SeriesLabelPosition::LowerRight,
+    };
+    svg_plot(frame, |chart| {
+        chart.draw_series(DashedLineSeries::new(
+            [(0.0, 0.0), (1.0, 1.0)],
+            5,
+            5,
+            BLACK.mix(0.4).stroke_width(1),
+        ))?;
         chart
-            .configure_mesh()
-            .x_desc("false-positive rate")
-            .y_desc("true-positive rate")
-            .x_labels(6)
-            .y_labels(6)
-            .light_line_style(WHITE)
-            .draw()
-            .map_err(&err)?;
-        chart
-            .draw_series(DashedLineSeries::new(
-                [(0.0, 0.0), (1.0, 1.0)],
-                5,
-                5,
-                BLACK.mix(0.4).stroke_width(1),
-            ))
-            .map_err(&err)?;
-        let label = match auroc {
-            Some(a) => format!("AUROC {a:.4}"),
-            None => "ROC".into(),
-        };
-        chart
-            .draw_series(LineSeries::new(curve, NORMAL.stroke_width(2)))
-            .map_err(&err)?
+            .draw_series(LineSeries::new(curve, NORMAL.stroke_width(2)))?
             .label(label)
             .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], NORMAL.stroke_width(2)));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK.mix(0.3))
-            .draw()
-            .map_err(&err)?;
-        root.present().map_err(&err)?;
-    }
-    Ok(Some(svg))
+        Ok(())
+    })
+    .map(Some)
 }
 
 /// Counts of `values` in `bins` equal-width bins over [lo, hi].
@@ -118,27 +151,15 @@ pub fn score_histogram_svg(scores: &[f64], labels: &[u8], threshold: f64) -> Res
         .unwrap_or(1)
         .max(1) as f64;
     let width = (hi - lo) / BINS as f64;
-    let err = plot_error("score histogram");
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH_PX, HEIGHT_PX)).into_drawing_area();
-        root.fill(&WHITE).map_err(&err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption("Image scores (test images)", ("sans-serif", 16))
-            .margin(10)
-            .x_label_area_size(40)
-            .y_label_area_size(48)
-            .build_cartesian_2d(lo..hi, 0f64..top * 1.1)
-            .map_err(&err)?;
-        chart
-            .configure_mesh()
-            .x_desc("image score")
-            .y_desc("images")
-            .x_labels(6)
-            .y_labels(6)
-            .light_line_style(WHITE)
-            .draw()
-            .map_err(&err)?;
+    let frame = Frame {
+        caption: "Image scores (test images)",
+        x: lo..hi,
+        y: 0.0..top * 1.1,
+        x_desc: "image score",
+        y_desc: "images",
+        legend: SeriesLabelPosition::UpperRight,
+    };
+    svg_plot(frame, |chart| {
         for (counts, colour, name) in [
             (&normal, NORMAL, "normal"),
             (&anomalous, ANOMALOUS, "anomalous"),
@@ -157,8 +178,7 @@ pub fn score_histogram_svg(scores: &[f64], labels: &[u8], threshold: f64) -> Res
                                 colour.mix(0.45).filled(),
                             )
                         }),
-                )
-                .map_err(&err)?
+                )?
                 .label(format!("{name} ({n})"))
                 .legend(move |(x, y)| {
                     Rectangle::new([(x, y - 5), (x + 14, y + 5)], colour.mix(0.45).filled())
@@ -168,20 +188,11 @@ pub fn score_histogram_svg(scores: &[f64], labels: &[u8], threshold: f64) -> Res
             .draw_series(LineSeries::new(
                 [(threshold, 0.0), (threshold, top * 1.1)],
                 BLACK.stroke_width(2),
-            ))
-            .map_err(&err)?
+            ))?
             .label(format!("threshold {threshold:.4}"))
             .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK.stroke_width(2)));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK.mix(0.3))
-            .draw()
-            .map_err(&err)?;
-        root.present().map_err(&err)?;
-    }
-    Ok(svg)
+        Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -158,6 +158,13 @@ pub struct TrainState {
     pub optimizer_file: String,
 }
 
+impl TrainState {
+    /// Training wall time over every epoch so far (all sessions of a resumed run), seconds.
+    pub fn train_seconds(&self) -> f64 {
+        self.history.iter().map(|h| h.seconds).sum()
+    }
+}
+
 /// Paths inside a run directory.
 #[derive(Debug, Clone)]
 pub struct RunDir {
