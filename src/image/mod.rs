@@ -98,7 +98,10 @@ impl ChwImage {
         self.data[(c * self.height + y) * self.width + x]
     }
 
-    /// Resized copy (triangle filter, anti-aliased when shrinking).
+    /// Resized copy (triangle filter, anti-aliased when shrinking). Values of any range are
+    /// kept: `image`'s resize clamps `f32` pixels to [0, 1], so a plane outside that range
+    /// (anomaly maps, z-scores) is mapped into it and back; the triangle filter's weights are
+    /// non-negative, so every output is a convex combination of inputs and nothing is clipped.
     pub fn resized(&self, size: Size) -> ChwImage {
         if size == self.size() {
             return self.clone();
@@ -106,10 +109,12 @@ impl ChwImage {
         let plane = self.width * self.height;
         let mut data = Vec::with_capacity(self.channels * size.area());
         for c in 0..self.channels {
+            let values = &self.data[c * plane..(c + 1) * plane];
+            let unit = UnitRange::of(values);
             let src: ImageBuffer<Luma<f32>, Vec<f32>> = ImageBuffer::from_raw(
                 self.width as u32,
                 self.height as u32,
-                self.data[c * plane..(c + 1) * plane].to_vec(),
+                values.iter().map(|&v| unit.to_unit(v)).collect(),
             )
             .expect("plane has width*height values");
             let dst = image::imageops::resize(
@@ -118,7 +123,7 @@ impl ChwImage {
                 size.height as u32,
                 FilterType::Triangle,
             );
-            data.extend(dst.into_raw());
+            data.extend(dst.into_raw().into_iter().map(|v| unit.from_unit(v)));
         }
         ChwImage {
             channels: self.channels,
@@ -156,9 +161,82 @@ impl ChwImage {
     }
 }
 
+/// An affine map of a plane's finite value range `[lo, lo + span]` onto [0, 1] and back (the
+/// identity when the plane already lies in [0, 1]).
+#[derive(Debug, Clone, Copy)]
+struct UnitRange {
+    lo: f32,
+    span: f32,
+}
+
+impl UnitRange {
+    fn of(values: &[f32]) -> Self {
+        let (lo, hi) = values
+            .iter()
+            .filter(|v| v.is_finite())
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+                (lo.min(v), hi.max(v))
+            });
+        if lo >= 0.0 && hi <= 1.0 || lo > hi {
+            return Self { lo: 0.0, span: 1.0 };
+        }
+        Self {
+            lo,
+            span: (hi - lo).max(f32::MIN_POSITIVE),
+        }
+    }
+
+    fn to_unit(self, v: f32) -> f32 {
+        (v - self.lo) / self.span
+    }
+
+    fn from_unit(self, u: f32) -> f32 {
+        u * self.span + self.lo
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resizing_keeps_values_outside_the_unit_range() {
+        // A z-score map: negative background, a peak far above 1.
+        let mut map = ChwImage::zeros(1, Size::square(8));
+        for (i, v) in map.data.iter_mut().enumerate() {
+            *v = -3.0 + 0.01 * i as f32;
+        }
+        map.data[3 * 8 + 3] = 40.0;
+        let up = map.resized(Size::square(32));
+        let (lo, hi) = up
+            .data
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+        assert!(lo < -2.9 && hi > 20.0, "range {lo}..{hi} was clipped");
+        // Distinct inputs stay distinct (no flat clipped plateau) and within the input range.
+        let below_zero = up.data.iter().filter(|&&v| v < 0.0).count();
+        assert!(below_zero > 900, "{below_zero}");
+        assert!(lo >= -3.0 - 1e-4 && hi <= 40.0 + 1e-3);
+        // Images in [0, 1] are resized exactly as before (identity mapping).
+        let mut img = ChwImage::zeros(3, Size::new(6, 4));
+        for (i, v) in img.data.iter_mut().enumerate() {
+            *v = (i % 7) as f32 / 6.0;
+        }
+        let a = img.resized(Size::new(12, 8));
+        assert!(a.data.iter().all(|v| (0.0..=1.0).contains(v)));
+        // A constant plane outside [0, 1] stays constant.
+        let flat = ChwImage {
+            channels: 1,
+            height: 3,
+            width: 3,
+            data: vec![5.0; 9],
+        };
+        assert!(flat
+            .resized(Size::square(7))
+            .data
+            .iter()
+            .all(|&v| (v - 5.0).abs() < 1e-5));
+    }
 
     #[test]
     fn long_side_fit_keeps_the_aspect_and_names_width_and_height() {
