@@ -155,6 +155,40 @@ pub fn f1_max(scores: &[f64], labels: &[u8]) -> Option<F1Max> {
     best
 }
 
+/// The threshold of the largest Youden's J = TPR − FPR (balanced accuracy − ½) over every
+/// distinct score: unlike F1, it does not depend on the share of anomalies in the scored set.
+/// Anomalous when score ≥ threshold; ties in J keep the highest threshold (fewer false alarms).
+/// `None` without both classes or with NaN.
+pub fn youden_threshold(scores: &[f64], labels: &[u8]) -> Option<f64> {
+    assert_eq!(scores.len(), labels.len(), "one label per score");
+    let positives = labels.iter().filter(|&&l| l != 0).count();
+    let negatives = labels.len() - positives;
+    if scores.iter().any(|s| s.is_nan()) || positives == 0 || negatives == 0 {
+        return None;
+    }
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let (mut tp, mut fp) = (0usize, 0usize);
+    let mut best: Option<(f64, f64)> = None;
+    let mut i = 0;
+    while i < order.len() {
+        let t = scores[order[i]];
+        while i < order.len() && scores[order[i]] == t {
+            if labels[order[i]] != 0 {
+                tp += 1;
+            } else {
+                fp += 1;
+            }
+            i += 1;
+        }
+        let j = tp as f64 / positives as f64 - fp as f64 / negatives as f64;
+        if best.is_none_or(|(b, _)| j > b + 1e-12) {
+            best = Some((j, t));
+        }
+    }
+    best.map(|(_, t)| t)
+}
+
 /// Number of histogram bins of the pixel metrics.
 pub const PIXEL_BINS: usize = 1 << 14;
 
@@ -387,6 +421,26 @@ mod tests {
         let s2 = [3.0, 1.0, 2.0, 2.0, 5.0, 4.0, 0.0, 2.0];
         let l2 = [1, 0, 0, 1, 1, 0, 0, 1];
         assert!((auroc(&s2, &l2).unwrap() - 0.75).abs() < 1e-12);
+    }
+
+    #[test]
+    fn youden_threshold_balances_the_two_error_rates_whatever_the_prevalence() {
+        // 2 normals, 6 anomalies: F1 accepts a false alarm for one more hit, J does not.
+        let scores = [0.1, 0.5, 0.4, 0.6, 0.7, 0.8, 0.9, 1.0];
+        let labels = [0, 0, 1, 1, 1, 1, 1, 1];
+        assert_eq!(f1_max(&scores, &labels).unwrap().threshold, 0.4);
+        assert_eq!(youden_threshold(&scores, &labels), Some(0.6));
+        // Repeating the anomalies (another prevalence) moves F1's threshold, not J's.
+        let (s3, l3): (Vec<f64>, Vec<u8>) = scores
+            .iter()
+            .zip(labels)
+            .flat_map(|(&s, l)| std::iter::repeat_n((s, l), if l == 1 { 1 } else { 3 }))
+            .unzip();
+        assert_eq!(youden_threshold(&s3, &l3), Some(0.6));
+        // Ties in J keep the highest threshold; degenerate inputs give None.
+        assert_eq!(youden_threshold(&[0.2, 0.4], &[1, 0]), Some(0.2));
+        assert_eq!(youden_threshold(&[0.2, 0.4], &[0, 0]), None);
+        assert_eq!(youden_threshold(&[f64::NAN, 0.4], &[1, 0]), None);
     }
 
     #[test]

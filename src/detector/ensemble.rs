@@ -5,7 +5,7 @@
 //! with the statistics of its validation normal maps, resized to the largest member working
 //! resolution and averaged, so an ensemble also gives heat maps and pixel metrics.
 //!
-//! The ensemble's threshold is chosen like a single model's: F1-optimal on a CutPaste validation
+//! The ensemble's threshold is chosen like a single model's: Youden's J on a CutPaste validation
 //! set, here the members' common validation images (members must share their train/val split;
 //! `reconad ensemble train` makes them so) with copies made at the largest member working
 //! resolution, scored by every member and fused.

@@ -58,6 +58,10 @@ pub struct ScoringProfile {
     pub val_f1: F1Max,
     /// Image scores of the validation normal images at the chosen k (for ensembles and audits).
     pub val_normal_scores: Vec<f64>,
+    /// Image scores of the validation set's synthetic anomalies (CutPaste and scar copies) at
+    /// the chosen k: with [`Self::val_normal_scores`], what the threshold was chosen from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub val_anomalous_scores: Vec<f64>,
     /// Mean of the fused anomaly maps of the validation normal images (for ensembles of maps).
     #[serde(default)]
     pub val_map_mean: f64,
