@@ -123,7 +123,7 @@ impl ChwImage {
                 size.height as u32,
                 FilterType::Triangle,
             );
-            data.extend(dst.into_raw().into_iter().map(|v| unit.from_unit(v)));
+            data.extend(dst.into_raw().into_iter().map(|v| unit.back(v)));
         }
         ChwImage {
             channels: self.channels,
@@ -190,7 +190,7 @@ impl UnitRange {
         (v - self.lo) / self.span
     }
 
-    fn from_unit(self, u: f32) -> f32 {
+    fn back(self, u: f32) -> f32 {
         u * self.span + self.lo
     }
 }
