@@ -313,8 +313,8 @@ impl PixelVal {
 /// Default scoring candidates for `model`; calibration keeps the one with the best CutPaste-val
 /// AUROC, and within each the best image-score readout (top-k % of the fused map, with or without
 /// a mean filter of [`score_filter_for`] first). A whole-image model is scored as one window at
-/// its training size, with each error map (squared, 1 − SSIM, MSGMS) normalised globally and,
-/// when the split has at least 3 validation images, per location. Otherwise one candidate per
+/// its training size, with each error map (squared, 1 − SSIM, both fused by max, MSGMS)
+/// normalised globally and, when the split has at least 3 validation images, per location. Otherwise one candidate per
 /// working resolution: the bottom and the top of its training rescale range (the scales whole
 /// training images were seen at), multi-scale windows, squared error.
 pub fn default_candidates(model: &TrainedModel) -> Vec<ScoringConfig> {
@@ -331,13 +331,18 @@ pub fn default_candidates(model: &TrainedModel) -> Vec<ScoringConfig> {
         return normalizations
             .into_iter()
             .flat_map(|normalization| {
-                [ErrorMaps::Squared, ErrorMaps::Ssim, ErrorMaps::Msgms]
-                    .into_iter()
-                    .map(move |error| ScoringConfig {
-                        error,
-                        normalization,
-                        ..ScoringConfig::whole_image(size)
-                    })
+                [
+                    ErrorMaps::Squared,
+                    ErrorMaps::Ssim,
+                    ErrorMaps::Both,
+                    ErrorMaps::Msgms,
+                ]
+                .into_iter()
+                .map(move |error| ScoringConfig {
+                    error,
+                    normalization,
+                    ..ScoringConfig::whole_image(size)
+                })
             })
             .map(readouts)
             .filter(|c| c.validate(&model.config.model).is_ok())

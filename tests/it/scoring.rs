@@ -389,8 +389,8 @@ fn a_whole_image_model_is_scored_as_one_square_window_with_the_error_map_chosen_
     );
     let split = json(&run.join("split.json"));
     assert!(split["val"].as_array().unwrap().len() >= 3, "{split}");
-    // Squared error, 1 − SSIM and MSGMS were each calibrated with global and per-location
-    // statistics; the best CutPaste-val AUROC won.
+    // Squared error, 1 − SSIM, both fused and MSGMS were each calibrated with global and
+    // per-location statistics; the best CutPaste-val AUROC won.
     let tried = scoring["working_size_auroc"].as_array().unwrap();
     let candidates: Vec<(&str, &str)> = tried
         .iter()
@@ -401,7 +401,7 @@ fn a_whole_image_model_is_scored_as_one_square_window_with_the_error_map_chosen_
             )
         })
         .collect();
-    let errors = ["squared", "ssim", "msgms"];
+    let errors = ["squared", "ssim", "both", "msgms"];
     let expected: Vec<(&str, &str)> = ["validation", "location"]
         .iter()
         .flat_map(|n| errors.iter().map(move |e| (*e, *n)))
