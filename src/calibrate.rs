@@ -314,9 +314,10 @@ impl PixelVal {
 /// AUROC, and within each the best image-score readout (top-k % of the fused map, with or without
 /// a mean filter of [`score_filter_for`] first). A whole-image model is scored as one window at
 /// its training size, with each error map (squared, 1 − SSIM, both fused by max, MSGMS)
-/// normalised globally and, when the split has at least 3 validation images, per location. Otherwise one candidate per
-/// working resolution: the bottom and the top of its training rescale range (the scales whole
-/// training images were seen at), multi-scale windows, squared error.
+/// normalised globally and, when the split has at least 3 validation images, per location.
+/// Otherwise one candidate per working resolution: the bottom and the top of its training
+/// rescale range (the scales whole training images were seen at), multi-scale windows, squared
+/// error.
 pub fn default_candidates(model: &TrainedModel) -> Vec<ScoringConfig> {
     let readouts = |c: ScoringConfig| ScoringConfig {
         score_filter_candidates: vec![0, score_filter_for(c.working_size)],

@@ -217,7 +217,7 @@ mod tests {
         let below_zero = up.data.iter().filter(|&&v| v < 0.0).count();
         assert!(below_zero > 900, "{below_zero}");
         assert!(lo >= -3.0 - 1e-4 && hi <= 40.0 + 1e-3);
-        // Images in [0, 1] are resized exactly as before (identity mapping).
+        // Images in [0, 1] go through the identity mapping and stay in [0, 1].
         let mut img = ChwImage::zeros(3, Size::new(6, 4));
         for (i, v) in img.data.iter_mut().enumerate() {
             *v = (i % 7) as f32 / 6.0;
