@@ -42,6 +42,30 @@ pub fn auroc(scores: &[f64], labels: &[u8]) -> Option<f64> {
     Some((rank_sum - p * (p + 1.0) / 2.0) / (p * n))
 }
 
+/// Every distinct score from the highest down, with the cumulative counts of anomalous (`tp`)
+/// and normal (`fp`) scores at or above it: `(threshold, tp, fp)`, one entry per distinct score
+/// (ties enter together). The sweep behind the ROC curve and the threshold rules.
+fn threshold_sweep(scores: &[f64], labels: &[u8]) -> Vec<(f64, usize, usize)> {
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let mut sweep = Vec::new();
+    let (mut tp, mut fp) = (0usize, 0usize);
+    let mut i = 0;
+    while i < order.len() {
+        let t = scores[order[i]];
+        while i < order.len() && scores[order[i]] == t {
+            if labels[order[i]] != 0 {
+                tp += 1;
+            } else {
+                fp += 1;
+            }
+            i += 1;
+        }
+        sweep.push((t, tp, fp));
+    }
+    sweep
+}
+
 /// The ROC curve of `scores` against `labels`: (false-positive rate, true-positive rate) from
 /// (0, 0) to (1, 1), one point per distinct score (ties move diagonally), so the trapezoidal area
 /// under it equals [`auroc`]. `None` when either class is absent or a score is NaN.
@@ -52,24 +76,12 @@ pub fn roc_curve(scores: &[f64], labels: &[u8]) -> Option<Vec<(f64, f64)>> {
     if positives == 0 || negatives == 0 || scores.iter().any(|s| s.is_nan()) {
         return None;
     }
-    let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
     let mut points = vec![(0.0, 0.0)];
-    let (mut tp, mut fp) = (0usize, 0usize);
-    let mut i = 0;
-    while i < order.len() {
-        let mut j = i;
-        while j < order.len() && scores[order[j]] == scores[order[i]] {
-            if labels[order[j]] != 0 {
-                tp += 1;
-            } else {
-                fp += 1;
-            }
-            j += 1;
-        }
-        points.push((fp as f64 / negatives as f64, tp as f64 / positives as f64));
-        i = j;
-    }
+    points.extend(
+        threshold_sweep(scores, labels)
+            .into_iter()
+            .map(|(_, tp, fp)| (fp as f64 / negatives as f64, tp as f64 / positives as f64)),
+    );
     Some(points)
 }
 
@@ -126,22 +138,9 @@ pub fn f1_max(scores: &[f64], labels: &[u8]) -> Option<F1Max> {
     if scores.iter().any(|s| s.is_nan()) || !labels.iter().any(|&l| l != 0) {
         return None;
     }
-    let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
     let positives = labels.iter().filter(|&&l| l != 0).count();
-    let (mut tp, mut fp) = (0usize, 0usize);
     let mut best: Option<F1Max> = None;
-    let mut i = 0;
-    while i < order.len() {
-        let t = scores[order[i]];
-        while i < order.len() && scores[order[i]] == t {
-            if labels[order[i]] != 0 {
-                tp += 1;
-            } else {
-                fp += 1;
-            }
-            i += 1;
-        }
+    for (t, tp, fp) in threshold_sweep(scores, labels) {
         let f1 = 2.0 * tp as f64 / (2 * tp + fp + (positives - tp)) as f64;
         if best.is_none_or(|b| f1 > b.f1) {
             best = Some(F1Max {
@@ -166,21 +165,8 @@ pub fn youden_threshold(scores: &[f64], labels: &[u8]) -> Option<f64> {
     if scores.iter().any(|s| s.is_nan()) || positives == 0 || negatives == 0 {
         return None;
     }
-    let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-    let (mut tp, mut fp) = (0usize, 0usize);
     let mut best: Option<(f64, f64)> = None;
-    let mut i = 0;
-    while i < order.len() {
-        let t = scores[order[i]];
-        while i < order.len() && scores[order[i]] == t {
-            if labels[order[i]] != 0 {
-                tp += 1;
-            } else {
-                fp += 1;
-            }
-            i += 1;
-        }
+    for (t, tp, fp) in threshold_sweep(scores, labels) {
         let j = tp as f64 / positives as f64 - fp as f64 / negatives as f64;
         if best.is_none_or(|(b, _)| j > b + 1e-12) {
             best = Some((j, t));
