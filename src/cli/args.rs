@@ -144,7 +144,8 @@ fn abs(path: &PathBuf) -> PathBuf {
 /// options on top.
 #[derive(Debug, Args, Default)]
 pub struct TrainSettingsArgs {
-    /// JSON file of training settings (any subset of config.json's `train` fields).
+    /// JSON file of training settings (any subset of config.json's `train` fields; the others
+    /// keep their defaults).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Architecture preset: tiny, small or default.

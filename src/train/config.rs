@@ -30,8 +30,8 @@ pub struct OptimizerConfig {
     pub beta2: f32,
     /// Adam ε.
     pub epsilon: f32,
-    /// Learning-rate schedule over the epochs. Files without it mean `constant`.
-    #[serde(default, skip_serializing_if = "LrSchedule::is_constant")]
+    /// Learning-rate schedule over the epochs (a run's `config.json` without it: `constant`,
+    /// see [`fill_legacy_run_fields`]).
     pub schedule: LrSchedule,
 }
 
@@ -48,10 +48,6 @@ pub enum LrSchedule {
 }
 
 impl LrSchedule {
-    fn is_constant(&self) -> bool {
-        *self == LrSchedule::Constant
-    }
-
     /// The learning rate of `epoch` (1-based) of `epochs`, from the base rate `lr`.
     pub fn lr(self, lr: f64, epoch: usize, epochs: usize) -> f64 {
         match self {
@@ -92,12 +88,6 @@ pub enum KeepWeights {
     Last,
 }
 
-impl KeepWeights {
-    fn is_best(&self) -> bool {
-        *self == KeepWeights::Best
-    }
-}
-
 /// Every training setting. Saved as `config.json` in the run directory; a JSON file with any
 /// subset of these fields can be passed with `--config`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -115,8 +105,7 @@ pub struct TrainConfig {
     /// Skip levels to switch off (0 = shallowest), applied on top of the preset.
     pub disabled_skips: Vec<usize>,
     /// Switch off every skip connection, whatever the depth (an autoencoder: it cannot copy a
-    /// defect through a skip). The default for new runs; files without it mean `false`.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    /// defect through a skip). The default (a run's `config.json` without it: `false`).
     pub no_skips: bool,
     /// Loss.
     pub loss: LossConfig,
@@ -130,9 +119,8 @@ pub struct TrainConfig {
     pub eval_every: usize,
     /// Stop after this many evaluations without improvement (only when keeping the best).
     pub patience: usize,
-    /// Which weights the run is scored with. Files without it mean `best`; new runs default
-    /// to `last` (with the cosine schedule, a fixed schedule).
-    #[serde(default, skip_serializing_if = "KeepWeights::is_best")]
+    /// Which weights the run is scored with: by default `last` (with the cosine schedule, a
+    /// fixed schedule); a run's `config.json` without it: `best`.
     pub keep: KeepWeights,
     /// Share of normal training images held out for validation.
     pub val_fraction: f64,
@@ -424,6 +412,35 @@ pub fn load_config_file(path: &Path) -> Result<TrainConfig> {
         .map_err(|e| Error::file(path, format!("invalid training config: {e}")))
 }
 
+/// Settings that runs made before they existed did not write, with what those runs did:
+/// `(path in the train settings, value)`. A `--config` file without them gets today's defaults;
+/// a run's `config.json` without them gets these ([`fill_legacy_run_fields`]).
+const LEGACY_RUN_FIELDS: [(&[&str], &str); 3] = [
+    (&["no_skips"], "false"),
+    (&["keep"], "\"best\""),
+    (&["optimizer", "schedule"], "\"constant\""),
+];
+
+/// Fills the settings a run's saved `train` object (`config.json`) lacks because the run
+/// predates them with the behaviour it had then, so that it resumes and scores as it trained.
+pub fn fill_legacy_run_fields(train: &mut serde_json::Value) {
+    for (path, value) in LEGACY_RUN_FIELDS {
+        let (last, parents) = path.split_last().expect("non-empty path");
+        let mut node = &mut *train;
+        for key in parents {
+            // A missing parent was not written either: its legacy field goes into a new one.
+            let Some(map) = node.as_object_mut() else {
+                return;
+            };
+            node = map.entry(*key).or_insert_with(|| serde_json::json!({}));
+        }
+        if let Some(map) = node.as_object_mut() {
+            map.entry(*last)
+                .or_insert_with(|| serde_json::from_str(value).expect("valid JSON literal"));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -498,15 +515,41 @@ mod tests {
         assert!((s.lr(1e-3, 40, 40) - 1e-5).abs() < 1e-12);
         assert!((s.lr(1e-3, 21, 41) - 0.505e-3).abs() < 1e-9);
         assert_eq!(LrSchedule::Constant.lr(1e-3, 40, 40), 1e-3);
-        // A config file from before the fields keeps its skips and its constant rate.
-        let old: TrainConfig =
-            serde_json::from_str(r#"{"no_skips": false, "optimizer": {"lr": 0.01}}"#).unwrap();
+        // A run's config.json from before the fields keeps its skips, its constant rate and
+        // its best checkpoint; every new run writes all three.
+        let mut old = serde_json::json!({"optimizer": {"lr": 0.01}});
+        fill_legacy_run_fields(&mut old);
+        let old: TrainConfig = serde_json::from_value(old).unwrap();
         assert!(old.model_config(3).disabled_skips.is_empty());
         assert_eq!(old.optimizer.schedule, LrSchedule::Constant);
-        // ... and its best checkpoint; a new run keeps the last epoch, and says so in its file.
         assert_eq!(old.keep, KeepWeights::Best);
-        assert_eq!(d.keep, KeepWeights::Last);
         let saved = serde_json::to_value(&d).unwrap();
-        assert_eq!(saved["keep"], "last");
+        assert_eq!(
+            (
+                &saved["keep"],
+                &saved["no_skips"],
+                &saved["optimizer"]["schedule"]
+            ),
+            (&"last".into(), &true.into(), &"cosine".into())
+        );
+        let mut again = saved.clone();
+        fill_legacy_run_fields(&mut again);
+        assert_eq!(again, saved);
+    }
+
+    #[test]
+    fn a_config_file_changes_only_the_settings_it_names() {
+        // It once switched skips on, kept the best epoch and made the rate constant whenever it
+        // did not name them: `{"seed": 43}` trained another model than `--seed 43`.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.json");
+        std::fs::write(&file, r#"{"seed": 43, "optimizer": {"lr": 0.002}}"#).unwrap();
+        let c = load_config_file(&file).unwrap();
+        let mut expected = TrainConfig {
+            seed: 43,
+            ..TrainConfig::default()
+        };
+        expected.optimizer.lr = 0.002;
+        assert_eq!(c, expected);
     }
 }

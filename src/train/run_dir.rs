@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::config::{KeepWeights, TrainConfig};
+use super::config::{fill_legacy_run_fields, KeepWeights, TrainConfig};
 use crate::data::folder::{open_folder, FolderSpec};
 use crate::data::mvtec::open_category;
 use crate::data::Dataset;
@@ -254,7 +254,14 @@ impl RunDir {
         if !self.config().is_file() {
             fail_file!(self.root, "no config.json: not a reconad run directory");
         }
-        let config: RunConfig = read_json(&self.config())?;
+        let mut value: serde_json::Value = read_json(&self.config())?;
+        if let Some(train) = value.get_mut("train") {
+            fill_legacy_run_fields(train);
+        }
+        let config: RunConfig = serde_json::from_value(value).map_err(|e| Error::Json {
+            path: self.config(),
+            source: e,
+        })?;
         if config.format != RUN_FORMAT_VERSION {
             fail_file!(
                 self.config(),

@@ -2,7 +2,7 @@
 //! redesign (`tests/fixtures/v0.1.0`: `reconad ensemble train --members 2 --preset tiny
 //! --epochs 2 --image-sizes 32` on the synthetic `disc` data regenerated below, seed 7) still
 //! load and score exactly as they did, and every file of theirs re-serialises with the same
-//! layout and values.
+//! layout and values (config.json with the settings added since, at what 0.1.0 did).
 
 use std::path::{Path, PathBuf};
 
@@ -10,7 +10,7 @@ use reconad::data::split::Split;
 use reconad::data::synth::{self, SynthCategory, SynthConfig};
 use reconad::detector::ensemble::EnsembleDef;
 use reconad::score::profile::ScoringProfile;
-use reconad::train::{RunConfig, RunDir};
+use reconad::train::RunDir;
 use reconad::util::fs::{read_json, write_json_atomic};
 
 use crate::common::{fixture, predict};
@@ -119,11 +119,21 @@ fn files_written_by_0_1_0_re_serialise_with_the_same_layout_and_values() {
     round_trip::<EnsembleDef>(&ens.join("ensemble.json"));
     for member in ["member-1", "member-2"] {
         let run = ens.join(member);
-        round_trip::<RunConfig>(&run.join("config.json"));
         round_trip::<ScoringProfile>(&run.join("scoring.json"));
         round_trip::<Split>(&run.join("split.json"));
         // The typed loaders accept them too (format versions, statistics against the windows).
         let config = RunDir::new(&run).load_config().unwrap();
+        // config.json gains only the settings 0.1.0 did not write, with what 0.1.0 did then
+        // (skips on, the best epoch, a constant rate); every other value stays.
+        let mut expected: serde_json::Value = read_json(&run.join("config.json")).unwrap();
+        let train = &mut expected["train"];
+        train["no_skips"] = false.into();
+        train["keep"] = "best".into();
+        train["optimizer"]["schedule"] = "constant".into();
+        // (Compared as re-read text: an f32 setting is written as its shortest decimal.)
+        let written = serde_json::to_string(&config).unwrap();
+        let written: serde_json::Value = serde_json::from_str(&written).unwrap();
+        assert_eq!(written, expected, "{member}");
         ScoringProfile::load(&run.join("scoring.json"), &config.model).unwrap();
     }
 }
