@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::config::{fill_legacy_run_fields, KeepWeights, TrainConfig};
+use crate::data::augment::Corruption;
 use crate::data::folder::{open_folder, FolderSpec};
 use crate::data::mvtec::open_category;
 use crate::data::Dataset;
@@ -56,6 +57,51 @@ pub struct RunConfig {
     pub train: TrainConfig,
     /// The resolved architecture.
     pub model: UNetConfig,
+}
+
+impl RunConfig {
+    /// One line saying what the run trains: input mode, architecture (skips included), loss,
+    /// schedule and which weights it keeps. Logged when training starts, so that a settings file
+    /// that trains something else than intended shows at once.
+    pub fn describe(&self) -> String {
+        let t = &self.train;
+        let m = &self.model;
+        let input = match t.whole_image_size() {
+            Some(side) => format!("whole images at {side} px"),
+            None => format!(
+                "crops of {:?} px from rescales {}-{} px",
+                t.augment.input_sizes, t.augment.rescale.0, t.augment.rescale.1
+            ),
+        };
+        let skips = match m.disabled_skips.len() {
+            0 => "all skips on".to_string(),
+            n if n >= m.depth() => "no skips".to_string(),
+            _ => format!("skips off at levels {:?}", m.disabled_skips),
+        };
+        let widths: Vec<String> = m.widths.iter().map(|w| w.to_string()).collect();
+        let corruption = match t.augment.corruption {
+            Corruption::None => "clean inputs",
+            Corruption::Gaussian { .. } => "noisy inputs",
+            Corruption::Mask { .. } => "masked inputs",
+            Corruption::Restoration(_) => "restoration inputs",
+        };
+        format!(
+            "{input}, {corruption}; U-Net widths {} bottleneck {}, {skips}; \
+             loss MSE + {}·(1 − SSIM); batch {}, {} epochs, lr {} {}; scored with the {} epoch; seed {}",
+            widths.join("-"),
+            m.bottleneck,
+            t.loss.ssim_weight,
+            t.batch_size,
+            t.epochs,
+            t.optimizer.lr,
+            format!("{:?}", t.optimizer.schedule).to_lowercase(),
+            match t.keep {
+                KeepWeights::Last => "last",
+                KeepWeights::Best => "best CutPaste-val",
+            },
+            t.seed,
+        )
+    }
 }
 
 /// The environment a run ran in.
@@ -299,4 +345,45 @@ pub fn history_csv(rows: &[HistoryRow]) -> String {
         ));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_description_says_what_is_trained() {
+        let run = |train: TrainConfig| RunConfig {
+            format: RUN_FORMAT_VERSION,
+            reconad: "test".into(),
+            data: DataRef::Mvtec {
+                category_dir: "bottle".into(),
+            },
+            model: train.model_config(3),
+            train,
+        };
+        let default = run(TrainConfig::default()).describe();
+        for part in [
+            "whole images at 128 px",
+            "clean inputs",
+            "widths 16-32-64-128 bottleneck 256, no skips",
+            "40 epochs, lr 0.001 cosine",
+            "scored with the last epoch",
+        ] {
+            assert!(default.contains(part), "{part:?} not in {default:?}");
+        }
+        let with_skips = run(TrainConfig {
+            no_skips: false,
+            keep: KeepWeights::Best,
+            ..TrainConfig::default().with_image_size(64)
+        })
+        .describe();
+        for part in [
+            "all skips on",
+            "best CutPaste-val epoch",
+            "crops of [64] px",
+        ] {
+            assert!(with_skips.contains(part), "{part:?} not in {with_skips:?}");
+        }
+    }
 }

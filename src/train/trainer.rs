@@ -145,6 +145,12 @@ fn train_run(run: &RunDir, dataset: &Dataset, options: &TrainOptions) -> Result<
         img.resized(Size::square(cfg.val_size))
     })?;
     let val_set = build_val_set(&val_images, &cfg.cutpaste, cfg.seed);
+    tracing::info!(
+        "training on {} images ({} more for validation): {}",
+        train_items.len(),
+        val_items.len(),
+        rc.describe()
+    );
     let labels: Vec<u8> = val_set.iter().map(|s| s.label).collect();
 
     let base = device::device(cfg.backend, 0)?;
