@@ -48,6 +48,14 @@ pub enum LrSchedule {
 }
 
 impl LrSchedule {
+    /// The name as written in settings files.
+    pub fn name(self) -> &'static str {
+        match self {
+            LrSchedule::Constant => "constant",
+            LrSchedule::Cosine => "cosine",
+        }
+    }
+
     /// The learning rate of `epoch` (1-based) of `epochs`, from the base rate `lr`.
     pub fn lr(self, lr: f64, epoch: usize, epochs: usize) -> f64 {
         match self {

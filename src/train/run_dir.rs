@@ -94,7 +94,7 @@ impl RunConfig {
             t.batch_size,
             t.epochs,
             t.optimizer.lr,
-            format!("{:?}", t.optimizer.schedule).to_lowercase(),
+            t.optimizer.schedule.name(),
             match t.keep {
                 KeepWeights::Last => "last",
                 KeepWeights::Best => "best CutPaste-val",
