@@ -148,6 +148,7 @@ pub fn bench_data(dir: &Path, train: usize, size: u32) -> Result<PathBuf> {
 pub fn train_epoch(data: &Path, run: &Path, config: TrainConfig) -> Result<BenchLine> {
     let config = TrainConfig {
         epochs: 2,
+        min_steps: 0,
         eval_every: 1000,
         ..config
     };
@@ -185,6 +186,7 @@ pub fn prepare_model(data: &Path, run: &Path, config: TrainConfig) -> Result<Tra
     // setup, not what is measured.
     let mut config = TrainConfig {
         epochs: 1,
+        min_steps: 0,
         ..config
     };
     config.cutpaste.cutpaste_per_image = 1;

@@ -151,9 +151,14 @@ pub struct TrainSettingsArgs {
     /// Architecture preset: tiny, small or default.
     #[arg(long)]
     pub preset: Option<String>,
-    /// Maximum number of epochs.
+    /// Train exactly N epochs (default: 40, raised on a small training set to reach
+    /// --min-steps optimizer steps).
     #[arg(long)]
     pub epochs: Option<usize>,
+    /// Fewest optimizer steps: a small training set trains more epochs to reach them
+    /// (default 720; 0 = exactly --epochs).
+    #[arg(long, value_name = "N")]
+    pub min_steps: Option<usize>,
     /// Images per batch.
     #[arg(long)]
     pub batch: Option<usize>,
@@ -185,7 +190,10 @@ impl TrainSettingsArgs {
             c.preset = Preset::parse(p)?;
             c.model = None;
         }
-        c.epochs = self.epochs.unwrap_or(c.epochs);
+        if let Some(epochs) = self.epochs {
+            c = c.with_epochs(epochs);
+        }
+        c.min_steps = self.min_steps.unwrap_or(c.min_steps);
         c.batch_size = self.batch.unwrap_or(c.batch_size);
         c.eval_every = self.eval_every.unwrap_or(c.eval_every);
         c.patience = self.patience.unwrap_or(c.patience);
@@ -386,6 +394,21 @@ mod tests {
         let c = args.apply().unwrap();
         assert_eq!((c.epochs, c.batch_size, c.seed), (7, 2, 9));
         assert_eq!(c.preset, Preset::Tiny);
+        // --epochs asks for exactly those epochs, unless --min-steps is given too.
+        let epochs = |e: Option<usize>, m: Option<usize>| {
+            let c = TrainSettingsArgs {
+                epochs: e,
+                min_steps: m,
+                ..Default::default()
+            }
+            .apply()
+            .unwrap();
+            (c.epochs, c.min_steps)
+        };
+        assert_eq!(epochs(None, None), (40, 720));
+        assert_eq!(epochs(Some(5), None), (5, 0));
+        assert_eq!(epochs(Some(5), Some(60)), (5, 60));
+        assert_eq!(epochs(None, Some(0)), (40, 0));
         let bad = TrainSettingsArgs {
             preset: Some("huge".into()),
             ..Default::default()

@@ -58,6 +58,7 @@ impl TrainModelArgs {
             ("--config", s.config.is_some()),
             ("--preset", s.preset.is_some()),
             ("--epochs", s.epochs.is_some()),
+            ("--min-steps", s.min_steps.is_some()),
             ("--batch", s.batch.is_some()),
             ("--eval-every", s.eval_every.is_some()),
             ("--patience", s.patience.is_some()),

@@ -23,6 +23,15 @@ pub struct BatchPlan {
     pub indices: Vec<usize>,
 }
 
+/// The optimizer steps of an epoch of `n_images` images ([`plan_epoch`]'s batch count).
+pub fn steps_per_epoch(n_images: usize, batch_size: usize) -> usize {
+    let batch = batch_size.max(1);
+    (0..n_images)
+        .step_by(batch)
+        .filter(|start| batch.min(n_images - start) >= 2 || n_images == 1)
+        .count()
+}
+
 /// The batches of one epoch: a seeded shuffle cut into batches of `batch_size` (a last batch of
 /// one image is dropped, since BatchNorm needs two), each with an input size drawn from the list.
 pub fn plan_epoch(
@@ -149,6 +158,15 @@ mod tests {
                 .sum::<usize>(),
             8
         );
+        for n in 0..30 {
+            for batch in 1..10 {
+                assert_eq!(
+                    steps_per_epoch(n, batch),
+                    plan_epoch(n, batch, &[16], 1, 0).len(),
+                    "{n} images, batch {batch}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -158,7 +158,7 @@ fn fmt(v: Option<f64>) -> String {
 fn preamble(config: &BenchmarkConfig, rows: &[SummaryRow], total: usize) -> String {
     let t = &config.train;
     format!(
-        "Data: {}. Categories: {} of {total}. Model: preset {}, {}, {} epochs, batch {}, seed {}. \
+        "Data: {}. Categories: {} of {total}. Model: preset {}, {}, {}, batch {}, seed {}. \
          Scoring: {}. Test metrics; F1 @ threshold uses the threshold calibrated on validation \
          data, F1-max the best threshold on the test labels (an oracle, for comparison). Train s \
          is the training wall time over all its sessions; score s and images/s cover decoding, \
@@ -170,7 +170,13 @@ fn preamble(config: &BenchmarkConfig, rows: &[SummaryRow], total: usize) -> Stri
             Some(n) => format!("whole images at {n} px"),
             None => format!("crops rescaled {:?} px", t.augment.rescale),
         },
-        t.epochs,
+        match t.min_steps {
+            0 => format!("{} epochs", t.epochs),
+            steps => format!(
+                "{} epochs (more on small sets, to reach {steps} steps)",
+                t.epochs
+            ),
+        },
         t.batch_size,
         t.seed,
         if config.scoring.is_some() {

@@ -144,7 +144,9 @@ pub fn run_demo(config: &DemoConfig, progress: &dyn Progress) -> Result<DemoResu
             seed: config.seed,
             preset: config.preset,
             batch_size: 8,
+            // The demo's epochs are its time budget: exactly those, however few images.
             epochs: config.epochs,
+            min_steps: 0,
             eval_every: 2,
             patience: config.patience,
             val_fraction: config.val_fraction,

@@ -61,9 +61,10 @@ pub struct RunConfig {
 
 impl RunConfig {
     /// One line saying what the run trains: input mode, architecture (skips included), loss,
-    /// schedule and which weights it keeps. Logged when training starts, so that a settings file
-    /// that trains something else than intended shows at once.
-    pub fn describe(&self) -> String {
+    /// schedule (its epochs on `train_images` images) and which weights it keeps. Logged when
+    /// training starts, so that a settings file that trains something else than intended shows
+    /// at once.
+    pub fn describe(&self, train_images: usize) -> String {
         let t = &self.train;
         let m = &self.model;
         let input = match t.whole_image_size() {
@@ -78,6 +79,15 @@ impl RunConfig {
             n if n >= m.depth() => "no skips".to_string(),
             _ => format!("skips off at levels {:?}", m.disabled_skips),
         };
+        let epochs = t.epochs_for(train_images);
+        let epochs = if epochs > t.epochs {
+            format!(
+                "{epochs} epochs ({} raised to reach {} optimizer steps)",
+                t.epochs, t.min_steps
+            )
+        } else {
+            format!("{epochs} epochs")
+        };
         let widths: Vec<String> = m.widths.iter().map(|w| w.to_string()).collect();
         let corruption = match t.augment.corruption {
             Corruption::None => "clean inputs",
@@ -87,12 +97,11 @@ impl RunConfig {
         };
         format!(
             "{input}, {corruption}; U-Net widths {} bottleneck {}, {skips}; \
-             loss MSE + {}·(1 − SSIM); batch {}, {} epochs, lr {} {}; scored with the {} epoch; seed {}",
+             loss MSE + {}·(1 − SSIM); batch {}, {epochs}, lr {} {}; scored with the {} epoch; seed {}",
             widths.join("-"),
             m.bottleneck,
             t.loss.ssim_weight,
             t.batch_size,
-            t.epochs,
             t.optimizer.lr,
             t.optimizer.schedule.name(),
             match t.keep {
@@ -362,7 +371,8 @@ mod tests {
             model: train.model_config(3),
             train,
         };
-        let default = run(TrainConfig::default()).describe();
+        // Bottle's 188 training images: 24 steps an epoch, 40 epochs are 960 >= 720 steps.
+        let default = run(TrainConfig::default()).describe(188);
         for part in [
             "whole images at 128 px",
             "clean inputs",
@@ -372,12 +382,18 @@ mod tests {
         ] {
             assert!(default.contains(part), "{part:?} not in {default:?}");
         }
+        // A 43-image set: 6 steps an epoch, so 120 epochs reach 720 steps.
+        let small = run(TrainConfig::default()).describe(43);
+        assert!(
+            small.contains("120 epochs (40 raised to reach 720 optimizer steps)"),
+            "{small}"
+        );
         let with_skips = run(TrainConfig {
             no_skips: false,
             keep: KeepWeights::Best,
             ..TrainConfig::default().with_image_size(64)
         })
-        .describe();
+        .describe(43);
         for part in [
             "all skips on",
             "best CutPaste-val epoch",

@@ -149,8 +149,10 @@ fn train_run(run: &RunDir, dataset: &Dataset, options: &TrainOptions) -> Result<
         "training on {} images ({} more for validation): {}",
         train_items.len(),
         val_items.len(),
-        rc.describe()
+        rc.describe(train_items.len())
     );
+    // The epochs of this run: more than `cfg.epochs` on a small set (`min_steps`).
+    let epochs = cfg.epochs_for(train_items.len());
     let labels: Vec<u8> = val_set.iter().map(|s| s.label).collect();
 
     let base = device::device(cfg.backend, 0)?;
@@ -202,7 +204,7 @@ fn train_run(run: &RunDir, dataset: &Dataset, options: &TrainOptions) -> Result<
 
     let mut samples_seen = 0usize;
     let mut epochs_this_call = 0usize;
-    while !state.finished && state.epochs_done < cfg.epochs {
+    while !state.finished && state.epochs_done < epochs {
         if options
             .max_epochs_this_call
             .is_some_and(|m| epochs_this_call >= m)
@@ -219,7 +221,7 @@ fn train_run(run: &RunDir, dataset: &Dataset, options: &TrainOptions) -> Result<
             epoch,
         );
         let bar = options.progress;
-        bar.start(&format!("epoch {epoch}/{}", cfg.epochs), plans.len() as u64);
+        bar.start(&format!("epoch {epoch}/{epochs}"), plans.len() as u64);
         let loader = spawn_loader(
             train_images.clone(),
             plans.clone(),
@@ -227,10 +229,7 @@ fn train_run(run: &RunDir, dataset: &Dataset, options: &TrainOptions) -> Result<
             cfg.seed,
             epoch,
         );
-        let lr = cfg
-            .optimizer
-            .schedule
-            .lr(cfg.optimizer.lr, epoch, cfg.epochs);
+        let lr = cfg.optimizer.schedule.lr(cfg.optimizer.lr, epoch, epochs);
         let (mut loss_sum, mut loss_n) = (0.0f64, 0usize);
         for batch in loader.iter() {
             let Batch {
@@ -269,7 +268,7 @@ fn train_run(run: &RunDir, dataset: &Dataset, options: &TrainOptions) -> Result<
         let train_loss = loss_sum / loss_n.max(1) as f64;
 
         let (mut val_auroc, mut by_kind) = (None, [None, None]);
-        if epoch % cfg.eval_every == 0 || epoch == cfg.epochs {
+        if epoch % cfg.eval_every == 0 || epoch == epochs {
             let valid = model.valid();
             let scores = val_scores(
                 &valid,
@@ -295,7 +294,7 @@ fn train_run(run: &RunDir, dataset: &Dataset, options: &TrainOptions) -> Result<
             let show = |v: Option<f64>| v.map_or("-".into(), |a| format!("{a:.4}"));
             tracing::info!(
                 "epoch {epoch}/{}: loss {train_loss:.5}, CutPaste-val AUROC {a:.4} (cutpaste {}, scar {}; best {:.4} at epoch {}), {:.1} s",
-                cfg.epochs,
+                epochs,
                 show(by_kind[0]),
                 show(by_kind[1]),
                 state.best_auroc.unwrap_or(a),
@@ -308,7 +307,7 @@ fn train_run(run: &RunDir, dataset: &Dataset, options: &TrainOptions) -> Result<
             }
         }
         state.epochs_done = epoch;
-        if epoch == cfg.epochs {
+        if epoch == epochs {
             state.finished = true;
         }
         state.history.push(HistoryRow {

@@ -81,7 +81,7 @@ fn bottle_pipeline_trains_calibrates_and_evaluates() {
     let ds = open_category(&bottle()).unwrap();
     let mut config = TrainConfig::default().with_image_size(32);
     config.preset = reconad::model::unet::Preset::Tiny;
-    config.epochs = 2;
+    config = config.with_epochs(2);
     config.batch_size = 16;
     config.optimizer.lr = 5e-3;
     let run = dir.path().join("run");

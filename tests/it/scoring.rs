@@ -36,7 +36,7 @@ fn trained() -> &'static Trained {
         let mut c = TrainConfig::default().with_image_size(32);
         c.preset = reconad::model::unet::Preset::Tiny;
         c.seed = 2;
-        c.epochs = 6;
+        c = c.with_epochs(6);
         c.batch_size = 8;
         c.eval_every = 2;
         c.val_fraction = 0.25;

@@ -29,7 +29,7 @@ fn tiny_config(epochs: usize, seed: u64) -> TrainConfig {
     let mut c = TrainConfig::default().with_image_size(64);
     c.preset = reconad::model::unet::Preset::Tiny;
     c.seed = seed;
-    c.epochs = epochs;
+    c = c.with_epochs(epochs);
     c.batch_size = 8;
     c.eval_every = 1;
     c.patience = 100;
@@ -174,17 +174,22 @@ fn a_fixed_schedule_runs_every_epoch_and_is_scored_with_the_last() {
     let dir = tempfile::tempdir().unwrap();
     let data = disc_data(dir.path());
     let run = dir.path().join("run");
-    let mut c = tiny_config(5, 3);
+    // 4 epochs of 4 steps (30 training images in batches of 8) are raised to 5 to reach 20
+    // optimizer steps (`min_steps`: small training sets train more epochs).
+    let mut c = tiny_config(4, 3);
+    c.min_steps = 20;
     c.keep = reconad::train::KeepWeights::Last;
     // A patience of one evaluation would stop a `best` run at the first dip; a fixed
     // schedule never stops early.
     c.patience = 1;
     let summary = train(&data, &run, c);
     assert_eq!(summary.state.epochs_done, 5);
+    assert_eq!(summary.state.history.len(), 5);
     assert!(summary.state.finished);
     let saved: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
     assert_eq!(saved["train"]["keep"], "last");
+    assert_eq!(saved["train"]["min_steps"], 20);
     // Scored with model-last: without the best epoch's weights it opens, without the last
     // epoch's it is an error naming them.
     std::fs::remove_file(run.join("model-best.safetensors")).unwrap();
