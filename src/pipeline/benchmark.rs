@@ -206,7 +206,10 @@ fn run_category(
         None
     } else {
         let saved = run.load_config()?;
-        if saved.train != config.train {
+        let train_images = crate::data::split::Split::load(&run.split())
+            .ok()
+            .map(|s| s.train.len());
+        if !trains_the_same(&saved.train, &config.train, train_images) {
             fail_file!(
                 run.root,
                 "holds a run trained with other settings than this benchmark's ({}); pass --force to retrain it, or choose another --out",
@@ -270,6 +273,20 @@ fn run_category(
     })
 }
 
+/// Whether a run saved with `saved` trained what `wanted` would train on its `train_images`
+/// images: the same settings, or settings that differ only in `min_steps` where both give the
+/// same epochs (a run from before `min_steps` on a large set trained exactly today's default).
+fn trains_the_same(saved: &TrainConfig, wanted: &TrainConfig, train_images: Option<usize>) -> bool {
+    if saved == wanted {
+        return true;
+    }
+    let same_but_min_steps = TrainConfig {
+        min_steps: wanted.min_steps,
+        ..saved.clone()
+    } == *wanted;
+    same_but_min_steps && train_images.is_some_and(|n| saved.epochs_for(n) == wanted.epochs_for(n))
+}
+
 /// The names of the settings (config.json `train` keys, nested with dots) where `a` and `b`
 /// differ.
 fn differing_settings(a: &TrainConfig, b: &TrainConfig) -> Vec<String> {
@@ -325,4 +342,33 @@ fn evaluate_category(
     let model = SingleModel { model, profile };
     evaluate_into(&model, dataset, eval_dir, progress)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_from_before_min_steps_is_reused_only_where_it_trained_the_same_epochs() {
+        let today = TrainConfig::default();
+        let old = TrainConfig {
+            min_steps: 0,
+            ..today.clone()
+        };
+        // 188 images (bottle): 40 epochs either way; 43 (toothbrush): 40 then, 120 now.
+        assert!(trains_the_same(&old, &today, Some(188)));
+        assert!(!trains_the_same(&old, &today, Some(43)));
+        assert!(!trains_the_same(&old, &today, None));
+        assert!(trains_the_same(&today, &today, None));
+        // Any other difference is a different training.
+        let other_seed = TrainConfig {
+            seed: 7,
+            ..old.clone()
+        };
+        assert!(!trains_the_same(&other_seed, &today, Some(188)));
+        assert_eq!(
+            differing_settings(&old, &today),
+            vec!["min_steps: 0 there, 720 here".to_string()]
+        );
+    }
 }
