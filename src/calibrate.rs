@@ -15,7 +15,8 @@ use crate::detector::Scorer;
 use crate::error::{fail, fail_file, Context, Result};
 use crate::image::{ChwImage, Size};
 use crate::metrics::{auroc, f1_at, youden_threshold, F1Max};
-use crate::model::unet::{UNet, UNetConfig};
+use crate::model::unet::UNetConfig;
+use crate::model::Networks;
 use crate::score::fuse::{fuse, image_score, mean_std, ScaleStats};
 use crate::score::location::PixelMoments;
 use crate::score::maps::scale_maps_parallel;
@@ -67,7 +68,7 @@ pub struct ValidationSource<'a> {
 /// Builds the scoring profile of `model` from the validation set `val` and `config` (whose
 /// `top_k` is replaced by the best candidate).
 pub fn calibrate(
-    model: &UNet,
+    model: &Networks,
     model_config: &UNetConfig,
     mut config: ScoringConfig,
     val: &ValidationSource,
@@ -313,11 +314,12 @@ impl PixelVal {
 /// Default scoring candidates for `model`; calibration keeps the one with the best CutPaste-val
 /// AUROC, and within each the best image-score readout (top-k % of the fused map, with or without
 /// a mean filter of [`score_filter_for`] first). A whole-image model is scored as one window at
-/// its training size, with each error map (squared, 1 − SSIM, both fused by max, MSGMS)
-/// normalised globally and, when the split has at least 3 validation images, per location.
-/// Otherwise one candidate per working resolution: the bottom and the top of its training
-/// rescale range (the scales whole training images were seen at), multi-scale windows, squared
-/// error.
+/// its training size, with each error map (squared, 1 − SSIM, both fused by max, MSGMS; with a
+/// discriminative head also the head's map, alone and fused with 1 − SSIM) normalised globally
+/// and, when the split has at least 3 validation images, per location. Otherwise one candidate
+/// per working resolution: the bottom and the top of its training rescale range (the scales
+/// whole training images were seen at), multi-scale windows, squared error (and the head's map,
+/// with a head).
 pub fn default_candidates(model: &TrainedModel) -> Vec<ScoringConfig> {
     let readouts = |c: ScoringConfig| ScoringConfig {
         score_filter_candidates: vec![0, score_filter_for(c.working_size)],
@@ -325,6 +327,7 @@ pub fn default_candidates(model: &TrainedModel) -> Vec<ScoringConfig> {
     };
     if let Some(size) = model.config.train.whole_image_size() {
         let val_images = Split::load(&model.run.split()).map_or(0, |s| s.val.len());
+        let has_head = model.model.head.is_some();
         let mut normalizations = vec![Normalization::Validation];
         if val_images >= 3 {
             normalizations.push(Normalization::Location);
@@ -337,8 +340,11 @@ pub fn default_candidates(model: &TrainedModel) -> Vec<ScoringConfig> {
                     ErrorMaps::Ssim,
                     ErrorMaps::Both,
                     ErrorMaps::Msgms,
+                    ErrorMaps::Head,
+                    ErrorMaps::HeadSsim,
                 ]
                 .into_iter()
+                .filter(move |e| has_head || !e.needs_head())
                 .map(move |error| ScoringConfig {
                     error,
                     normalization,
@@ -352,9 +358,19 @@ pub fn default_candidates(model: &TrainedModel) -> Vec<ScoringConfig> {
     let (lo, hi) = model.config.train.augment.rescale;
     let mut sizes = vec![lo as usize, hi as usize];
     sizes.dedup();
+    let errors: &[ErrorMaps] = if model.model.head.is_some() {
+        &[ErrorMaps::Squared, ErrorMaps::Head]
+    } else {
+        &[ErrorMaps::Squared]
+    };
     sizes
         .into_iter()
-        .map(ScoringConfig::for_working_size)
+        .flat_map(|size| {
+            errors.iter().map(move |&error| ScoringConfig {
+                error,
+                ..ScoringConfig::for_working_size(size)
+            })
+        })
         .map(readouts)
         .filter(|c| c.validate(&model.config.model).is_ok())
         .collect()

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 use reconad::pipeline::{resume_and_calibrate, train_and_calibrate};
+use reconad::train::head::{add_head, HeadTrainConfig};
 use reconad::train::{KeepWeights, RunDir, TrainOptions};
 
 use super::args::DataSourceArgs;
@@ -50,13 +51,25 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         });
     };
     let trained = if args.resume.is_some() {
-        let given = args.model.given_settings();
+        // --head with --resume adds a head to the run; every other setting is the run's own.
+        let given: Vec<&str> = args
+            .model
+            .given_settings()
+            .into_iter()
+            .filter(|&s| s != "--head")
+            .collect();
         if !given.is_empty() {
             bail!(
                 "--resume continues {} with the settings saved in its config.json; {} would be ignored — leave {} out, or start a new run",
                 run.display(),
                 given.join(", "),
                 if given.len() == 1 { "it" } else { "them" }
+            );
+        }
+        if args.model.head && add_head(&RunDir::new(run), HeadTrainConfig::default())? {
+            eprintln!(
+                "{}: a discriminative head was added to the run's settings; training it on the run's autoencoder",
+                run.display()
             );
         }
         resume_and_calibrate(&RunDir::new(run), &options)?
@@ -80,7 +93,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     };
     println!(
         "{} after {} epoch(s), {kept}: best CutPaste-val AUROC {} at epoch {}; {} train / {} val images; {:.1} s, {:.2} images/s",
-        if s.finished { "finished" } else { "paused" },
+        if summary.finished() { "finished" } else { "paused" },
         s.epochs_done,
         s.best_auroc.map_or("-".into(), |a| format!("{a:.4}")),
         s.best_epoch.map_or("-".into(), |e| e.to_string()),

@@ -6,6 +6,7 @@ use reconad::data::anomaly::restoration::RestorationConfig;
 use reconad::data::augment::Corruption;
 use reconad::data::image_io::ChannelMode;
 use reconad::device::Backend;
+use reconad::train::head::HeadTrainConfig;
 use reconad::train::TrainConfig;
 
 use super::args::TrainSettingsArgs;
@@ -32,6 +33,11 @@ pub struct TrainModelArgs {
     /// training image (DRAEM-style, half of them clean); the target stays the clean image.
     #[arg(long)]
     pub restoration: bool,
+    /// Train a discriminative head after the autoencoder (DRAEM's second network: a small U-Net
+    /// on the image beside its reconstruction, learning Perlin-mask anomalies with focal loss);
+    /// calibration then also tries its map. With --resume, adds a head to a finished run.
+    #[arg(long)]
+    pub head: bool,
     /// Keep the U-Net's skip connections (the default switches them all off).
     #[arg(long)]
     pub keep_skips: bool,
@@ -68,6 +74,7 @@ impl TrainModelArgs {
             ("--whole-image", self.whole_image.is_some()),
             ("--ssim-weight", self.ssim_weight.is_some()),
             ("--restoration", self.restoration),
+            ("--head", self.head),
             ("--keep-skips", self.keep_skips),
             ("--disable-skip", !self.disable_skip.is_empty()),
             ("--val-fraction", self.val_fraction.is_some()),
@@ -109,6 +116,9 @@ impl TrainModelArgs {
         c.disabled_skips.extend(&self.disable_skip);
         if self.restoration {
             c.augment.corruption = Corruption::Restoration(RestorationConfig::default());
+        }
+        if self.head && c.head.is_none() {
+            c.head = Some(HeadTrainConfig::default());
         }
         c.validate().with_context(|| match &self.settings.config {
             Some(file) => format!(

@@ -11,6 +11,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
+use super::anomaly::restoration::{restoration_sample, RestorationConfig, RestorationSample};
 use super::augment::{augment, corrupt, stream_seed, AugmentConfig, Corruption};
 use crate::image::ChwImage;
 
@@ -116,6 +117,66 @@ pub fn make_batch(
     batch
 }
 
+/// A batch of synthetic-anomaly inputs and their masks, NCHW (the discriminative head's).
+#[derive(Debug, Clone)]
+pub struct MaskedBatch {
+    /// Number of images.
+    pub n: usize,
+    /// Channels.
+    pub channels: usize,
+    /// Side.
+    pub size: usize,
+    /// Inputs `[n, channels, size, size]`: augmented training images, about half with a
+    /// restoration anomaly pasted in.
+    pub input: Vec<f32>,
+    /// Anomaly masks `[n, 1, size, size]`, 1 = altered pixel.
+    pub mask: Vec<f32>,
+}
+
+/// Builds batch `index` of `epoch` for the discriminative head: each image augmented as in
+/// [`make_batch`], then given a DRAEM restoration anomaly (Perlin mask, texture from another
+/// training image) with its mask. `stream` keeps these draws apart from the autoencoder's.
+#[allow(clippy::too_many_arguments)]
+pub fn make_masked_batch(
+    images: &[ChwImage],
+    plan: &BatchPlan,
+    config: &AugmentConfig,
+    anomaly: &RestorationConfig,
+    seed: u64,
+    epoch: usize,
+    index: usize,
+) -> MaskedBatch {
+    let samples: Vec<RestorationSample> = plan
+        .indices
+        .par_iter()
+        .enumerate()
+        .map(|(k, &i)| {
+            let mut rng = ChaCha8Rng::seed_from_u64(stream_seed(
+                seed,
+                &[3, epoch as u64, index as u64, k as u64],
+            ));
+            let clean = augment(&images[i], plan.size, config, &mut rng);
+            let j = rng.random_range(0..images.len());
+            let source = augment(&images[j], plan.size, config, &mut rng);
+            restoration_sample(&clean, &source, anomaly, &mut rng)
+        })
+        .collect();
+    let channels = images[plan.indices[0]].channels;
+    let plane = plan.size * plan.size;
+    let mut batch = MaskedBatch {
+        n: samples.len(),
+        channels,
+        size: plan.size,
+        input: Vec::with_capacity(samples.len() * channels * plane),
+        mask: Vec::with_capacity(samples.len() * plane),
+    };
+    for sample in samples {
+        batch.input.extend(sample.input.data);
+        batch.mask.extend(sample.mask);
+    }
+    batch
+}
+
 /// Builds the batches of an epoch on a background thread, at most two ahead of the consumer.
 pub fn spawn_loader(
     images: Arc<Vec<ChwImage>>,
@@ -189,5 +250,42 @@ mod tests {
         let batch = loader.recv().unwrap();
         assert_eq!((batch.n, batch.channels, batch.size), (2, 1, 8));
         assert_ne!(batch.input, batch.target);
+    }
+
+    #[test]
+    fn masked_batches_mark_what_was_altered() {
+        let mut images = Vec::new();
+        for shade in [0.2f32, 0.8] {
+            let mut img = ChwImage::zeros(3, Size::square(32));
+            for (i, v) in img.data.iter_mut().enumerate() {
+                *v = shade + 0.1 * ((i % 32) as f32 / 32.0);
+            }
+            images.push(img);
+        }
+        let config = AugmentConfig {
+            rescale: (32, 32),
+            input_sizes: vec![32],
+            corruption: Corruption::None,
+        };
+        let plan = BatchPlan {
+            size: 32,
+            indices: vec![0, 1, 0, 1, 0, 1, 0, 1],
+        };
+        let anomaly = RestorationConfig::default();
+        let batch = make_masked_batch(&images, &plan, &config, &anomaly, 5, 1, 0);
+        assert_eq!((batch.n, batch.channels, batch.size), (8, 3, 32));
+        assert_eq!(batch.mask.len(), 8 * 32 * 32);
+        let marked = batch.mask.iter().filter(|&&m| m > 0.0).count();
+        assert!(marked > 0, "no sample of 8 got an anomaly");
+        let again = make_masked_batch(&images, &plan, &config, &anomaly, 5, 1, 0);
+        assert_eq!(again.input, batch.input);
+        // Unmasked pixels keep the clean (whole-image) values.
+        for (s, &i) in plan.indices.iter().enumerate() {
+            for p in 0..32 * 32 {
+                if batch.mask[s * 1024 + p] == 0.0 {
+                    assert_eq!(batch.input[s * 3 * 1024 + p], images[i].data[p]);
+                }
+            }
+        }
     }
 }

@@ -13,12 +13,13 @@ use crate::data::split::Split;
 use crate::device::{self, Backend};
 use crate::error::{fail_file, Context, Error, Result};
 use crate::image::ChwImage;
-use crate::model::unet::UNet;
 use crate::model::weights::load_model;
+use crate::model::Networks;
 use crate::score::fuse::{fuse, image_score};
 use crate::score::maps::scale_maps_of_kinds;
 use crate::score::profile::{ScoringProfile, SCORING_FILE};
 use crate::score::ErrorKind;
+use crate::train::head::load_head;
 use crate::train::{RunConfig, RunDir};
 
 /// A run directory loaded for inference.
@@ -27,8 +28,8 @@ pub struct TrainedModel {
     pub run: RunDir,
     /// Its `config.json`.
     pub config: RunConfig,
-    /// The best weights.
-    pub model: UNet,
+    /// The scored weights, and the discriminative head when the run has one.
+    pub model: Networks,
     /// Where the model runs.
     pub device: Device,
 }
@@ -104,11 +105,12 @@ impl TrainedModel {
         let device = device::device(backend, 0)?;
         // Seeded so that building the model never draws from burn's process-global generator
         // outside the lock that keeps seeded initialisation reproducible.
-        let model = load_model(config.model.init_seeded(&device, 0), &weights)?;
+        let unet = load_model(config.model.init_seeded(&device, 0), &weights)?;
+        let head = load_head(&run, &config, &device)?;
         Ok(Self {
+            model: Networks { unet, head },
             run,
             config,
-            model,
             device,
         })
     }

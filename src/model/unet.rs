@@ -166,18 +166,7 @@ impl UNetConfig {
     /// burn draws parameters lazily from a process-wide generator; the seeding and drawing happen
     /// under a lock, so models built concurrently in one process are still reproducible.
     pub fn init_seeded(&self, device: &Device, seed: u64) -> UNet {
-        static INIT: Mutex<()> = Mutex::new(());
-        let _guard = INIT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        device.seed(seed);
-        let model = self.init(device);
-        struct Materialise;
-        impl ModuleVisitor for Materialise {
-            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-                let _ = param.val();
-            }
-        }
-        model.visit(&mut Materialise);
-        model
+        init_seeded_with(device, seed, || self.init(device))
     }
 
     /// Builds the model on `device`; its weights are drawn at first use from the device's
@@ -218,6 +207,23 @@ impl UNetConfig {
     }
 }
 
+/// Builds a module with `build` and draws all its weights at once from the device's generator
+/// seeded with `seed`, under a process-wide lock (burn's generator is global and draws lazily).
+pub fn init_seeded_with<M: Module>(device: &Device, seed: u64, build: impl FnOnce() -> M) -> M {
+    static INIT: Mutex<()> = Mutex::new(());
+    let _guard = INIT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    device.seed(seed);
+    let model = build();
+    struct Materialise;
+    impl ModuleVisitor for Materialise {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let _ = param.val();
+        }
+    }
+    model.visit(&mut Materialise);
+    model
+}
+
 /// Two 3x3 convs, each followed by an optional BatchNorm and a LeakyReLU.
 #[derive(Module, Debug)]
 pub struct ConvBlock {
@@ -229,7 +235,8 @@ pub struct ConvBlock {
 }
 
 impl ConvBlock {
-    fn new(cin: usize, cout: usize, norm: Norm, slope: f64, device: &Device) -> Self {
+    /// A block from `cin` to `cout` channels.
+    pub(crate) fn new(cin: usize, cout: usize, norm: Norm, slope: f64, device: &Device) -> Self {
         let conv = |i, o| {
             Conv2dConfig::new([i, o], [3, 3])
                 .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
@@ -245,7 +252,8 @@ impl ConvBlock {
         }
     }
 
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+    /// `[N, cin, H, W]` → `[N, cout, H, W]`.
+    pub(crate) fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let mut x = self.conv1.forward(x);
         if let Some(n) = &self.norm1 {
             x = n.forward(x);

@@ -5,12 +5,12 @@ use std::path::Path;
 
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 
-use super::unet::UNet;
 use crate::error::{fail_file, Error, Result};
 use crate::util::fs::write_atomic;
+use burn::module::Module;
 
 /// Serialises a model's weights as safetensors bytes.
-pub fn model_bytes(model: &UNet) -> Result<Vec<u8>> {
+pub fn model_bytes<M: Module>(model: &M) -> Result<Vec<u8>> {
     let mut store = SafetensorsStore::from_bytes(None);
     model
         .save_into(&mut store)
@@ -21,12 +21,12 @@ pub fn model_bytes(model: &UNet) -> Result<Vec<u8>> {
 }
 
 /// Writes a model's weights to a safetensors file (atomically).
-pub fn save_model(model: &UNet, path: &Path) -> Result<()> {
+pub fn save_model<M: Module>(model: &M, path: &Path) -> Result<()> {
     write_atomic(path, &model_bytes(model)?)
 }
 
 /// Loads safetensors weights from `path` into `model` (whose architecture must match).
-pub fn load_model(mut model: UNet, path: &Path) -> Result<UNet> {
+pub fn load_model<M: Module>(mut model: M, path: &Path) -> Result<M> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let mut store = SafetensorsStore::from_bytes(Some(bytes));
     let result = model

@@ -218,7 +218,8 @@ fn run_category(
         }
         Some(run.load_state()?)
     };
-    let finished_before = matches!(&existing, Some(Some(s)) if s.finished)
+    let finished_before = existing.is_some()
+        && crate::train::head::run_finished(&run, &run.load_config()?)?
         && run.root.join(crate::score::profile::SCORING_FILE).is_file();
     let previous = if finished_before {
         EvalDir::read(&eval_dir).ok()
@@ -249,7 +250,8 @@ fn run_category(
         )?;
         CategoryOutcome::Trained
     };
-    let Some(state) = run.load_state()?.filter(|s| s.finished) else {
+    let finished = crate::train::head::run_finished(&run, &run.load_config()?)?;
+    let Some(state) = run.load_state()?.filter(|_| finished) else {
         fail_file!(run.root, "training did not finish");
     };
     let evaluated = match previous {

@@ -60,7 +60,7 @@ pub fn train_and_calibrate(
 /// `reconad calibrate`); one that finished without a profile gets one.
 pub fn resume_and_calibrate(run: &RunDir, options: &TrainOptions) -> Result<Trained> {
     let _lock = DirLock::acquire(&run.root)?;
-    let finished_before = run.load_state()?.is_some_and(|s| s.finished);
+    let finished_before = crate::train::head::run_finished(run, &run.load_config()?)?;
     let summary = train::resume(run, DataRef::open, options)?;
     let has_profile = run.root.join(crate::score::profile::SCORING_FILE).is_file();
     let profile = if finished_before && has_profile {
@@ -78,7 +78,7 @@ fn calibrate_finished(
     progress: &dyn Progress,
 ) -> Result<Option<ScoringProfile>> {
     let config = run.load_config()?;
-    if !summary.state.finished || !run.scored_model(config.train.keep).is_file() {
+    if !summary.finished() || !run.scored_model(config.train.keep).is_file() {
         return Ok(None);
     }
     let model = TrainedModel::open(&run.root, config.train.backend)?;
@@ -232,8 +232,9 @@ pub fn train_ensemble(
         } else {
             None
         };
+        let done = state.is_some() && crate::train::head::run_finished(&run, &run.load_config()?)?;
         let outcome = match state {
-            Some(s) if s.finished => MemberOutcome::FinishedEarlier(s.best_auroc),
+            Some(s) if done => MemberOutcome::FinishedEarlier(s.best_auroc),
             Some(_) => {
                 options.progress.note(&format!("{name}: resuming"));
                 resume_and_calibrate(&run, options)?;

@@ -10,13 +10,14 @@ use super::window::WindowGrid;
 use super::{ErrorKind, ScoringConfig};
 use crate::error::{Error, Result};
 use crate::image::{ChwImage, Size};
-use crate::model::unet::{UNet, UNetConfig};
+use crate::model::unet::UNetConfig;
+use crate::model::Networks;
 
 /// [`scale_maps`] with the images split over rayon's threads, each running its own forward
 /// passes: the CPU backend runs one forward pass on about one core, so this is what uses the
 /// others. GPU backends get one call (their parallelism is inside the batch).
 pub fn scale_maps_parallel(
-    model: &UNet,
+    model: &Networks,
     model_config: &UNetConfig,
     config: &ScoringConfig,
     images: &[ChwImage],
@@ -35,7 +36,7 @@ pub fn scale_maps_parallel(
 /// [`scale_maps_parallel`] with the error `kinds` given instead of `config.error`'s: per image,
 /// every window scale's maps of each of `kinds`, in that order (one model pass serves them all).
 pub fn scale_maps_of_kinds(
-    model: &UNet,
+    model: &Networks,
     model_config: &UNetConfig,
     config: &ScoringConfig,
     kinds: &[ErrorKind],
@@ -62,14 +63,26 @@ fn is_cpu(device: &Device) -> bool {
 /// scale of `config` the maps of each of `kinds` (with `config.error.kinds()`: the order of
 /// [`ScoringConfig::map_specs`]), each row-major at the image's size.
 pub fn scale_maps(
-    model: &UNet,
+    model: &Networks,
     model_config: &UNetConfig,
     config: &ScoringConfig,
     kinds: &[ErrorKind],
     images: &[ChwImage],
     device: &Device,
 ) -> Result<Vec<Vec<Vec<f32>>>> {
-    let multiple = model_config.side_multiple();
+    let head = match &model.head {
+        Some(head) => Some(head),
+        None if kinds.contains(&ErrorKind::Head) => {
+            return Err(Error::Unusable(
+                "the error map `head` needs a discriminative head, and this model has none (train it with --head)".into(),
+            ))
+        }
+        None => None,
+    };
+    // Both networks halve the sides `depth` times: pad to the larger multiple (powers of two).
+    let multiple = model_config
+        .side_multiple()
+        .max(head.map_or(1, |h| h.side_multiple()));
     let mut out: Vec<Vec<Vec<f32>>> =
         vec![Vec::with_capacity(config.windows.len() * kinds.len()); images.len()];
     for (s, &window) in config.windows.iter().enumerate() {
@@ -121,7 +134,14 @@ pub fn scale_maps(
                 TensorData::new(data, [batch.len(), channels, ph, pw]),
                 device,
             );
-            let recon = model.forward(x.clone());
+            let recon = model.unet.forward(x.clone());
+            // The head's anomaly probability, [B, 1, ph, pw].
+            let head_map = match head {
+                Some(h) if kinds.contains(&ErrorKind::Head) => {
+                    Some(read_f32(h.probability(x.clone(), recon.clone()))?)
+                }
+                _ => None,
+            };
             let squared = if kinds.contains(&ErrorKind::Squared) {
                 let err = (recon.clone() - x.clone()).powi_scalar(2).mean_dim(1);
                 Some(read_f32(err)?)
@@ -157,6 +177,7 @@ pub fn scale_maps(
                         ErrorKind::Squared => squared.as_ref(),
                         ErrorKind::Ssim => ssim.as_ref(),
                         ErrorKind::Msgms => msgms.as_ref(),
+                        ErrorKind::Head => head_map.as_ref(),
                     }
                     .expect("computed above");
                     let map = &all[j * ph * pw..(j + 1) * ph * pw];
@@ -221,6 +242,7 @@ fn pad_replicate(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::head::HeadConfig;
     use crate::model::unet::Preset;
     use crate::score::ErrorMaps;
     use rand::{Rng, SeedableRng};
@@ -239,7 +261,10 @@ mod tests {
     fn whole_image_scale_is_the_plain_reconstruction_error() {
         let device = Device::flex();
         let model_config = Preset::Tiny.config(3);
-        let model = model_config.init_seeded(&device, 3);
+        let model = Networks {
+            unet: model_config.init_seeded(&device, 3),
+            head: None,
+        };
         let img = random_image(3, 32, 32, 1);
         let mut config = ScoringConfig::for_working_size(32);
         config.windows = vec![32];
@@ -253,7 +278,7 @@ mod tests {
         )
         .unwrap();
         let x = Tensor::<4>::from_data(TensorData::new(img.data.clone(), [1, 3, 32, 32]), &device);
-        let direct = (model.forward(x.clone()) - x)
+        let direct = (model.unet.forward(x.clone()) - x)
             .powi_scalar(2)
             .mean_dim(1)
             .into_data();
@@ -271,7 +296,10 @@ mod tests {
         // over several forward passes.
         let device = Device::flex();
         let model_config = Preset::Tiny.config(1);
-        let model = model_config.init_seeded(&device, 3);
+        let model = Networks {
+            unet: model_config.init_seeded(&device, 3),
+            head: None,
+        };
         let images = [random_image(1, 21, 30, 2), random_image(1, 30, 21, 3)];
         let mut config = ScoringConfig::for_working_size(30);
         config.windows = vec![12, 30];
@@ -324,5 +352,51 @@ mod tests {
             assert_eq!(m.len(), 2);
             assert!(m.iter().flatten().all(|v| (0.0..=1.0).contains(v)));
         }
+    }
+
+    #[test]
+    fn head_maps_are_probabilities_and_need_a_head() {
+        // A head deeper than the autoencoder (multiple 16 against 8): windows are padded to 16.
+        let device = Device::flex();
+        let model_config = Preset::Tiny.config(3);
+        let mut model = Networks {
+            unet: model_config.init_seeded(&device, 3),
+            head: None,
+        };
+        let images = [random_image(3, 24, 40, 4)];
+        let mut config = ScoringConfig::for_working_size(40);
+        config.windows = vec![24, 40];
+        config.error = ErrorMaps::HeadSsim;
+        let err = scale_maps(
+            &model,
+            &model_config,
+            &config,
+            config.error.kinds(),
+            &images,
+            &device,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("--head"), "{err}");
+        let head = HeadConfig {
+            widths: vec![4, 4, 4, 4],
+            bottleneck: 4,
+        };
+        model.head = Some(head.init_seeded(3, &device, 1));
+        let maps = scale_maps(
+            &model,
+            &model_config,
+            &config,
+            config.error.kinds(),
+            &images,
+            &device,
+        )
+        .unwrap();
+        // 2 scales x (head, SSIM).
+        assert_eq!(maps[0].len(), 4);
+        for m in &maps[0] {
+            assert_eq!(m.len(), 24 * 40);
+        }
+        assert!(maps[0][0].iter().all(|v| (0.0..=1.0).contains(v)));
+        assert!(maps[0][0].iter().any(|&v| v != maps[0][0][0]));
     }
 }

@@ -61,6 +61,11 @@ pub enum ErrorMaps {
     /// Multi-scale gradient-magnitude similarity error (RIAD/DRAEM): edges and texture, not
     /// brightness.
     Msgms,
+    /// The discriminative head's anomaly probability (DRAEM; needs a run trained with a head).
+    Head,
+    /// The head's map and 1 − SSIM, each z-normalised on its own, fused by the same max.
+    #[serde(rename = "head-ssim")]
+    HeadSsim,
 }
 
 impl ErrorMaps {
@@ -71,7 +76,14 @@ impl ErrorMaps {
             ErrorMaps::Ssim => &[ErrorKind::Ssim],
             ErrorMaps::Both => &[ErrorKind::Squared, ErrorKind::Ssim],
             ErrorMaps::Msgms => &[ErrorKind::Msgms],
+            ErrorMaps::Head => &[ErrorKind::Head],
+            ErrorMaps::HeadSsim => &[ErrorKind::Head, ErrorKind::Ssim],
         }
+    }
+
+    /// Whether these maps need the discriminative head.
+    pub fn needs_head(self) -> bool {
+        self.kinds().contains(&ErrorKind::Head)
     }
 }
 
@@ -85,6 +97,8 @@ pub enum ErrorKind {
     Ssim,
     /// 1 − GMS averaged over channels and scales.
     Msgms,
+    /// The discriminative head's anomaly probability.
+    Head,
 }
 
 /// Every scoring setting; saved with the model in `scoring.json`.

@@ -48,7 +48,11 @@ pub fn save_checkpoint(
 
 /// Serialises a model for a training checkpoint (burnpack: it keeps the parameter ids, which the
 /// optimizer state is keyed by).
-pub fn checkpoint_bytes(model: &UNet) -> Result<Vec<u8>> {
+pub fn checkpoint_bytes<M: Module>(model: &M) -> Result<Vec<u8>> {
+    // BatchNorm's running statistics hold the last forward pass's update aside until they are
+    // synchronised; `valid` does that in place (the state is shared), so the record has it and a
+    // resumed run continues from exactly where the uninterrupted one is.
+    let _ = model.valid();
     let bytes = model
         .clone()
         .into_record()
@@ -58,7 +62,7 @@ pub fn checkpoint_bytes(model: &UNet) -> Result<Vec<u8>> {
 }
 
 /// Loads a training checkpoint written by [`checkpoint_bytes`] into `model`.
-pub fn load_checkpoint(model: UNet, path: &Path) -> Result<UNet> {
+pub fn load_checkpoint<M: Module>(model: M, path: &Path) -> Result<M> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let record = ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
         .map_err(|e| Error::file(path, format!("invalid checkpoint: {e:?}")))?;

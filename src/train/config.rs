@@ -17,6 +17,8 @@ use crate::model::loss::LossConfig;
 use crate::model::unet::{Norm, Preset, UNetConfig};
 use crate::util::memory;
 
+use super::head::HeadTrainConfig;
+
 /// Adam settings (PyTorch's defaults, epsilon included; burn's default epsilon is 1e-5).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -155,6 +157,9 @@ pub struct TrainConfig {
     pub cutpaste: CutPasteConfig,
     /// Compute backend.
     pub backend: Backend,
+    /// A discriminative head trained after the autoencoder (`--head`); absent: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub head: Option<HeadTrainConfig>,
 }
 
 /// Largest image side of any training or validation setting (a bound before the memory
@@ -203,6 +208,7 @@ impl Default for TrainConfig {
             val_sigma: 2.0,
             cutpaste: CutPasteConfig::default(),
             backend: Backend::Cpu,
+            head: None,
         }
         .with_whole_image(CPU_WHOLE_IMAGE_SIZE)
     }
@@ -287,6 +293,9 @@ impl TrainConfig {
     /// Checks every setting, naming the one that is wrong.
     pub fn validate(&self) -> Result<()> {
         let fail = |name: &str, value: String, why: &str| Err(Error::setting(name, value, why));
+        if let Some(head) = &self.head {
+            head.validate()?;
+        }
         if !(self.loss.ssim_weight >= 0.0 && self.loss.ssim_weight.is_finite()) {
             return fail(
                 "loss.ssim_weight (λ)",

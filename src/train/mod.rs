@@ -1,11 +1,13 @@
 //! Training (SPEC §4): a U-Net autoencoder fitted on the normal training images of a data set,
 //! minus a seeded validation split, into a run directory it owns ([`run_dir`]): settings
 //! ([`config`]), the loop ([`trainer`]), the CutPaste-val early stopping ([`validate`]) and
-//! resumable checkpoints ([`checkpoint`]). Training knows nothing of scoring or evaluation;
+//! resumable checkpoints ([`checkpoint`]); optionally a second stage, the discriminative head
+//! ([`head`]). Training knows nothing of scoring or evaluation;
 //! `pipeline::train_and_calibrate` calibrates a finished run.
 
 pub mod checkpoint;
 pub mod config;
+pub mod head;
 pub mod run_dir;
 pub mod trainer;
 pub mod validate;
@@ -48,4 +50,13 @@ pub struct TrainSummary {
     pub seconds: f64,
     /// Training images processed per second in this invocation (augmented samples).
     pub images_per_second: f64,
+    /// The discriminative head's stage, when the run has one and it has started.
+    pub head: Option<head::HeadState>,
+}
+
+impl TrainSummary {
+    /// Whether the run is over: the autoencoder and, when the run has one, the head.
+    pub fn finished(&self) -> bool {
+        self.state.finished && self.head.as_ref().is_none_or(|h| h.finished)
+    }
 }

@@ -1,7 +1,8 @@
 //! A training run's directory (SPEC §4), owned by the trainer: `config.json` (every setting, the
 //! seed included), `split.json`, `env.json`, `history.csv`, the best and last weights
 //! (`model-best.safetensors`, `model-last.safetensors`, see `model::weights`) and the
-//! resumable checkpoint (`checkpoint/`, see [`super::checkpoint`]). Every file is written
+//! resumable checkpoint (`checkpoint/`, see [`super::checkpoint`]); with a discriminative head,
+//! `head.safetensors` and its checkpoint (see [`super::head`]). Every file is written
 //! atomically. Scoring adds `scoring.json` later; the trainer never reads it.
 
 use std::path::PathBuf;
@@ -95,9 +96,16 @@ impl RunConfig {
             Corruption::Mask { .. } => "masked inputs",
             Corruption::Restoration(_) => "restoration inputs",
         };
+        let head = match &t.head {
+            Some(h) => format!(
+                "; then a discriminative head (widths {:?}, {} steps)",
+                h.arch.widths, h.steps
+            ),
+            None => String::new(),
+        };
         format!(
             "{input}, {corruption}; U-Net widths {} bottleneck {}, {skips}; \
-             loss MSE + {}·(1 − SSIM); batch {}, {epochs}, lr {} {}; scored with the {} epoch; seed {}",
+             loss MSE + {}·(1 − SSIM); batch {}, {epochs}, lr {} {}; scored with the {} epoch; seed {}{head}",
             widths.join("-"),
             m.bottleneck,
             t.loss.ssim_weight,
@@ -256,6 +264,14 @@ impl RunDir {
     /// `checkpoint/state.json`.
     pub fn state(&self) -> PathBuf {
         self.checkpoint_dir().join("state.json")
+    }
+    /// `checkpoint/head-state.json`: progress of the discriminative head's stage.
+    pub fn head_state(&self) -> PathBuf {
+        self.checkpoint_dir().join("head-state.json")
+    }
+    /// Weights of the trained discriminative head.
+    pub fn head_model(&self) -> PathBuf {
+        self.root.join("head.safetensors")
     }
     /// Weights of the best evaluation.
     pub fn best_model(&self) -> PathBuf {

@@ -324,6 +324,17 @@ fn train_run(run: &RunDir, dataset: &Dataset, options: &TrainOptions) -> Result<
         save_checkpoint(run, &model, &optimizer_bytes, &mut state)?;
         epochs_this_call += 1;
     }
+    let head = if state.finished && rc.train.head.is_some() {
+        let left = TrainOptions {
+            max_epochs_this_call: options
+                .max_epochs_this_call
+                .map(|m| m.saturating_sub(epochs_this_call)),
+            ..*options
+        };
+        super::head::train_head(run, &rc, &train_images, &left)?
+    } else {
+        None
+    };
     let seconds = started.elapsed().as_secs_f64();
     Ok(TrainSummary {
         state,
@@ -331,5 +342,6 @@ fn train_run(run: &RunDir, dataset: &Dataset, options: &TrainOptions) -> Result<
         val_images: val_items.len(),
         seconds,
         images_per_second: samples_seen as f64 / seconds.max(1e-9),
+        head,
     })
 }

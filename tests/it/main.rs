@@ -14,6 +14,7 @@ mod data_errors;
 mod data_layer;
 mod ensemble;
 mod fuzz;
+mod head;
 mod layers;
 mod real_data;
 mod reliability;

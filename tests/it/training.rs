@@ -64,28 +64,6 @@ fn history_without_time(run: &Path) -> Vec<String> {
         .collect()
 }
 
-/// The tensors of a safetensors file by name (the metadata map's order is not stable).
-fn safetensors_tensors(path: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
-    let bytes = std::fs::read(path).unwrap();
-    let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + len]).unwrap();
-    let data = &bytes[8 + len..];
-    header
-        .as_object()
-        .unwrap()
-        .iter()
-        .filter(|(name, _)| *name != "__metadata__")
-        .map(|(name, info)| {
-            let range = &info["data_offsets"];
-            let (a, b) = (
-                range[0].as_u64().unwrap() as usize,
-                range[1].as_u64().unwrap() as usize,
-            );
-            (name.clone(), data[a..b].to_vec())
-        })
-        .collect()
-}
-
 #[test]
 fn tiny_preset_learns_the_synthetic_disc() {
     let dir = tempfile::tempdir().unwrap();
@@ -125,7 +103,7 @@ fn tiny_preset_learns_the_synthetic_disc() {
     }
     // The weights are a standard safetensors file: 8-byte header length, JSON header naming
     // the module paths.
-    let tensors = safetensors_tensors(&run.join("model-best.safetensors"));
+    let tensors = common::safetensors_tensors(&run.join("model-best.safetensors"));
     let names: Vec<&String> = tensors.keys().collect();
     assert!(
         names.iter().any(|n| n.contains("encoders.0.conv1.weight")),
@@ -232,8 +210,8 @@ fn a_paused_run_resumes_to_the_same_result_as_an_uninterrupted_one() {
     assert!(resumed.state.finished);
     assert_eq!(history_without_time(&paused), history_without_time(&whole));
     let (p, w) = (
-        safetensors_tensors(&paused.join("model-last.safetensors")),
-        safetensors_tensors(&whole.join("model-last.safetensors")),
+        common::safetensors_tensors(&paused.join("model-last.safetensors")),
+        common::safetensors_tensors(&whole.join("model-last.safetensors")),
     );
     assert!(p.len() > 10);
     assert!(
