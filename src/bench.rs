@@ -191,6 +191,11 @@ pub fn prepare_model(data: &Path, run: &Path, config: TrainConfig) -> Result<Tra
     };
     config.cutpaste.cutpaste_per_image = 1;
     config.cutpaste.scars_per_image = 1;
+    // A head of one step: it is scored like a trained one (same passes), and calibration
+    // still chooses among its maps.
+    if let Some(head) = &mut config.head {
+        head.steps = 1;
+    }
     train_on(data, run, config.clone(), None)?;
     TrainedModel::open(run, config.backend)
 }

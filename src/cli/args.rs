@@ -172,6 +172,10 @@ pub struct TrainSettingsArgs {
     /// CutPaste-val epoch, with early stopping).
     #[arg(long, value_enum)]
     pub keep: Option<KeepWeights>,
+    /// Train the autoencoder alone, without the default's discriminative head (about 11 min
+    /// less on 2 CPU cores; calibration then chooses among the reconstruction-error maps only).
+    #[arg(long)]
+    pub no_head: bool,
 }
 
 impl TrainSettingsArgs {
@@ -198,6 +202,9 @@ impl TrainSettingsArgs {
         c.eval_every = self.eval_every.unwrap_or(c.eval_every);
         c.patience = self.patience.unwrap_or(c.patience);
         c.keep = self.keep.unwrap_or(c.keep);
+        if self.no_head {
+            c.head = None;
+        }
         Ok(c)
     }
 }
@@ -386,7 +393,7 @@ mod tests {
         let file = dir.path().join("c.json");
         std::fs::write(&file, r#"{"epochs": 7, "batch_size": 4, "seed": 9}"#).unwrap();
         let args = TrainSettingsArgs {
-            config: Some(file),
+            config: Some(file.clone()),
             preset: Some("tiny".into()),
             batch: Some(2),
             ..Default::default()
@@ -414,6 +421,19 @@ mod tests {
             ..Default::default()
         };
         assert!(bad.apply().unwrap_err().to_string().contains("huge"));
+        // The head is the default; --no-head or `"head": null` in a file drop it.
+        assert!(TrainSettingsArgs::default().apply().unwrap().head.is_some());
+        let no_head = TrainSettingsArgs {
+            no_head: true,
+            ..Default::default()
+        };
+        assert_eq!(no_head.apply().unwrap().head, None);
+        std::fs::write(&file, r#"{"head": null}"#).unwrap();
+        let from_file = TrainSettingsArgs {
+            config: Some(file),
+            ..Default::default()
+        };
+        assert_eq!(from_file.apply().unwrap().head, None);
     }
 
     #[test]

@@ -59,6 +59,10 @@ pub struct Args {
     /// the best mean CutPaste-val AUROC of the settings tried (plain, no shallowest skip, masks).
     #[arg(long, value_name = "PX", default_value_t = 8)]
     mask_patch: usize,
+    /// Recipe `default`: train the autoencoder alone, without the discriminative head (which
+    /// otherwise trains as many steps as the autoencoder did).
+    #[arg(long)]
+    no_head: bool,
 }
 
 pub fn run(args: &Args) -> Result<ExitCode> {
@@ -75,6 +79,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         categories: args.categories.clone(),
         recipe: args.recipe,
         mask_patch: args.mask_patch,
+        head: !args.no_head,
     };
     let result = run_demo(&config, &Bars::new(true))?;
     println!(

@@ -33,11 +33,13 @@ pub struct TrainModelArgs {
     /// training image (DRAEM-style, half of them clean); the target stays the clean image.
     #[arg(long)]
     pub restoration: bool,
-    /// Train a discriminative head after the autoencoder (DRAEM's second network: a small U-Net
-    /// on the image beside its reconstruction, learning Perlin-mask anomalies with focal loss);
-    /// calibration then also tries its map. With --resume, adds a head to a finished run.
-    #[arg(long)]
+    /// Train a discriminative head after the autoencoder (the default: DRAEM's second network, a
+    /// small U-Net on the image beside its reconstruction, learning Perlin-mask anomalies with
+    /// focal loss; calibration then also tries its map). With --resume, adds a head to a finished
+    /// run that has none.
+    #[arg(long, conflicts_with = "no_head")]
     pub head: bool,
+
     /// Keep the U-Net's skip connections (the default switches them all off).
     #[arg(long)]
     pub keep_skips: bool,
@@ -75,6 +77,7 @@ impl TrainModelArgs {
             ("--ssim-weight", self.ssim_weight.is_some()),
             ("--restoration", self.restoration),
             ("--head", self.head),
+            ("--no-head", s.no_head),
             ("--keep-skips", self.keep_skips),
             ("--disable-skip", !self.disable_skip.is_empty()),
             ("--val-fraction", self.val_fraction.is_some()),

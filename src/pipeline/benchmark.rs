@@ -311,6 +311,13 @@ fn differing_settings(a: &TrainConfig, b: &TrainConfig) -> Vec<String> {
                     );
                 }
             }
+            // A whole group present on one side only (the head): named, not dumped.
+            (serde_json::Value::Null, serde_json::Value::Object(_)) => {
+                out.push(format!("{path}: none there, set here"))
+            }
+            (serde_json::Value::Object(_), serde_json::Value::Null) => {
+                out.push(format!("{path}: set there, none here"))
+            }
             _ if a != b => out.push(format!("{path}: {a} there, {b} here")),
             _ => {}
         }
@@ -371,6 +378,15 @@ mod tests {
         assert_eq!(
             differing_settings(&old, &today),
             vec!["min_steps: 0 there, 720 here".to_string()]
+        );
+        let without_head = TrainConfig {
+            head: None,
+            ..today.clone()
+        };
+        assert!(!trains_the_same(&without_head, &today, Some(188)));
+        assert_eq!(
+            differing_settings(&without_head, &today),
+            vec!["head: none there, set here".to_string()]
         );
     }
 }

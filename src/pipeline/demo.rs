@@ -6,8 +6,9 @@ use std::time::Instant;
 use crate::data::augment::Corruption;
 use crate::data::check::{check_dataset, CheckOptions};
 use crate::data::image_io::ChannelMode;
+use crate::data::loader::steps_per_epoch;
 use crate::data::mvtec::open_category;
-use crate::data::split::DEFAULT_VAL_FRACTION;
+use crate::data::split::{Split, DEFAULT_VAL_FRACTION};
 use crate::data::synth::{self, SynthCategory, SynthConfig};
 use crate::detector::single::{SingleModel, TrainedModel};
 use crate::device::Backend;
@@ -15,6 +16,7 @@ use crate::error::{fail, Result};
 use crate::eval::{self, EvalMetrics};
 use crate::model::unet::Preset;
 use crate::report::html::ReportOptions;
+use crate::train::head::HeadTrainConfig;
 use crate::train::{
     DataRef, KeepWeights, LrSchedule, OptimizerConfig, RunDir, TrainConfig, TrainOptions,
 };
@@ -51,6 +53,9 @@ pub struct DemoConfig {
     pub recipe: DemoRecipe,
     /// Inpainting block side of the `crops` recipe (0 = clean inputs).
     pub mask_patch: usize,
+    /// Train the default's discriminative head after the autoencoder (recipe `default`), for as
+    /// many optimizer steps as the autoencoder had: the demo's epochs stay its time budget.
+    pub head: bool,
 }
 
 /// Training recipe of the demo models.
@@ -164,6 +169,19 @@ pub fn run_demo(config: &DemoConfig, progress: &dyn Progress) -> Result<DemoResu
                 train_config.keep = KeepWeights::Best;
                 train_config.with_image_size(config.image_size)
             }
+        };
+        train_config.head = match (config.recipe, &train_config.head) {
+            (DemoRecipe::Default, Some(head)) if config.head => {
+                let train_images = Split::new(&dataset, config.val_fraction, config.seed)?
+                    .train
+                    .len();
+                Some(HeadTrainConfig {
+                    steps: (config.epochs * steps_per_epoch(train_images, train_config.batch_size))
+                        .max(1),
+                    ..head.clone()
+                })
+            }
+            _ => None,
         };
         if config.recipe == DemoRecipe::Crops && config.mask_patch > 0 {
             train_config.augment.corruption = Corruption::Mask {

@@ -35,7 +35,7 @@ fn config_file(dir: &Path) -> PathBuf {
         &path,
         r#"{"preset": "tiny", "optimizer": {"lr": 0.005}, "val_fraction": 0.25,
             "batch_size": 8, "eval_every": 1, "augment": {"rescale": [32, 64], "input_sizes": [32]},
-            "val_size": 32}"#,
+            "val_size": 32, "head": null}"#,
     )
     .unwrap();
     path

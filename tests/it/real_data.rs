@@ -84,6 +84,7 @@ fn bottle_pipeline_trains_calibrates_and_evaluates() {
     config = config.with_epochs(2);
     config.batch_size = 16;
     config.optimizer.lr = 5e-3;
+    config.head = None;
     let run = dir.path().join("run");
     let data_ref = DataRef::Mvtec {
         category_dir: ds.root.clone(),

@@ -29,7 +29,15 @@ pub fn benchmark(data: &Path, out: &Path) -> Cmd {
         .arg(data)
         .arg("--out")
         .arg(out)
-        .args(["--preset", "tiny", "--whole-image", "32", "--epochs", "2"])
+        .args([
+            "--preset",
+            "tiny",
+            "--whole-image",
+            "32",
+            "--epochs",
+            "2",
+            "--no-head",
+        ])
         .args(["--val-fraction", "0.25", "--quiet"])
 }
 
@@ -107,7 +115,15 @@ fn benchmark_evaluates_every_category_reports_them_and_skips_them_when_rerun() {
         .arg(disc.join("ground_truth"))
         .arg("--out")
         .arg(dir.path().join("bench-folder"))
-        .args(["--preset", "tiny", "--whole-image", "32", "--epochs", "2"])
+        .args([
+            "--preset",
+            "tiny",
+            "--whole-image",
+            "32",
+            "--epochs",
+            "2",
+            "--no-head",
+        ])
         .args(["--val-fraction", "0.25", "--quiet"])
         .ok();
     assert!(folder.contains("[1/1] train: image AUROC"), "{folder}");

@@ -41,6 +41,7 @@ fn trained() -> &'static Trained {
         c.eval_every = 2;
         c.val_fraction = 0.25;
         c.optimizer.lr = 5e-3;
+        c.head = None;
         let run = dir.path().join("run");
         let ds = open_category(&data).unwrap();
         let data_ref = DataRef::Mvtec {

@@ -40,6 +40,7 @@ fn tiny_config(epochs: usize, seed: u64) -> TrainConfig {
     c.no_skips = false;
     c.optimizer.schedule = reconad::train::LrSchedule::Constant;
     c.keep = reconad::train::KeepWeights::Best;
+    c.head = None;
     c
 }
 
