@@ -39,7 +39,6 @@ pub struct TrainModelArgs {
     /// run that has none.
     #[arg(long, conflicts_with = "no_head")]
     pub head: bool,
-
     /// Keep the U-Net's skip connections (the default switches them all off).
     #[arg(long)]
     pub keep_skips: bool,
