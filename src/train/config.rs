@@ -184,7 +184,7 @@ impl Default for TrainConfig {
     /// The CPU default (issue 10 item 7): whole images at 128 px, the small preset without skip
     /// connections, batch 8, Adam at 1e-3 on a cosine schedule, 40 epochs (at least 720 steps),
     /// the last epoch kept, then a discriminative head (720 steps). Trains a category of 50–200
-    /// images in 25–30 min on 2 cores (measured), in < 1 GB.
+    /// images in 25–31 min on 2 cores (measured), in < 1 GB.
     fn default() -> Self {
         Self {
             seed: crate::DEFAULT_SEED,
