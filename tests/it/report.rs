@@ -23,22 +23,27 @@ pub fn two_categories(dir: &Path) -> PathBuf {
     data
 }
 
+/// The tiny, fast model settings of the benchmark tests (no head: tests/it/head.rs covers it).
+const TINY_MODEL: [&str; 10] = [
+    "--preset",
+    "tiny",
+    "--whole-image",
+    "32",
+    "--epochs",
+    "2",
+    "--no-head",
+    "--val-fraction",
+    "0.25",
+    "--quiet",
+];
+
 /// `reconad benchmark` of `data` into `out` with a tiny, fast model.
 pub fn benchmark(data: &Path, out: &Path) -> Cmd {
     Cmd::new(["benchmark", "--data"])
         .arg(data)
         .arg("--out")
         .arg(out)
-        .args([
-            "--preset",
-            "tiny",
-            "--whole-image",
-            "32",
-            "--epochs",
-            "2",
-            "--no-head",
-        ])
-        .args(["--val-fraction", "0.25", "--quiet"])
+        .args(TINY_MODEL)
 }
 
 #[test]
@@ -115,16 +120,7 @@ fn benchmark_evaluates_every_category_reports_them_and_skips_them_when_rerun() {
         .arg(disc.join("ground_truth"))
         .arg("--out")
         .arg(dir.path().join("bench-folder"))
-        .args([
-            "--preset",
-            "tiny",
-            "--whole-image",
-            "32",
-            "--epochs",
-            "2",
-            "--no-head",
-        ])
-        .args(["--val-fraction", "0.25", "--quiet"])
+        .args(TINY_MODEL)
         .ok();
     assert!(folder.contains("[1/1] train: image AUROC"), "{folder}");
     let csv = std::fs::read_to_string(dir.path().join("bench-folder/summary.csv")).unwrap();
