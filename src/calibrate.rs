@@ -7,6 +7,7 @@
 
 use burn::prelude::*;
 
+use crate::data::anomaly::blend::{build_blend_set, SoftBlendConfig};
 use crate::data::anomaly::cutpaste::{build_val_set, CutPasteConfig};
 use crate::data::split::Split;
 use crate::detector::ensemble::{Ensemble, EnsembleCalibration};
@@ -55,12 +56,15 @@ pub fn choose_threshold(scores: &[f64], labels: &[u8]) -> Result<ThresholdChoice
 }
 
 /// The validation data a calibration uses: the normal validation images (any size; they are
-/// resized to the working resolution) and how to make their CutPaste / scar copies.
+/// resized to the working resolution) and how to make their CutPaste / scar copies and soft
+/// blends.
 pub struct ValidationSource<'a> {
     /// Normal validation images.
     pub images: &'a [ChwImage],
     /// CutPaste settings of the run.
     pub cutpaste: &'a CutPasteConfig,
+    /// Soft-blend settings of the run.
+    pub blend: &'a SoftBlendConfig,
     /// Seed of the CutPaste copies.
     pub seed: u64,
 }
@@ -81,8 +85,9 @@ pub fn calibrate(
     }
     let working: Vec<ChwImage> = val.images.iter().map(|i| config.to_working(i)).collect();
     let val_set = build_val_set(&working, val.cutpaste, val.seed);
+    let blends = build_blend_set(&working, val.blend, val.seed);
     let labels: Vec<u8> = val_set.iter().map(|s| s.label).collect();
-    progress.start("calibrating", val_set.len() as u64);
+    progress.start("calibrating", (val_set.len() + blends.len()) as u64);
     // The normal images' scale maps are kept (the statistics come from them); the anomalies are
     // scored in chunks after, so memory is bounded by the normal images.
     let chunk = config.batch_size.max(4);
@@ -175,10 +180,13 @@ pub fn calibrate(
         .map(|(j, (m, img))| fuse(m, stats_for(j), &config, img.size()))
         .collect();
     let (map_mean, map_std) = mean_std(normal_fused.iter().map(Vec::as_slice));
+    // Pixel AUROC on the CutPaste copies and on the soft blends, each against every pixel of
+    // the normal images.
     let mut pixels = PixelVal::default();
     for (fused, img) in normal_fused.iter().zip(&normal) {
         pixels.add(fused, img.size(), None);
     }
+    let mut blend_pixels = pixels.clone();
     let mut normal_iter = normal_fused.iter().zip(&normal);
     let mut sample_scores: Vec<Vec<f64>> = Vec::with_capacity(val_set.len());
     let mut pending: Vec<usize> = Vec::new();
@@ -212,7 +220,22 @@ pub fn calibrate(
         }
     }
     flush(&mut pending, &mut sample_scores)?;
-    let val_pixel_auroc = pixels.auroc();
+    for part in blends.chunks(chunk) {
+        let images: Vec<ChwImage> = part.iter().map(|b| b.image.clone()).collect();
+        let maps = scale_maps_parallel(model, model_config, &config, &images, device)?;
+        for (sample, m) in part.iter().zip(&maps) {
+            let size = sample.image.size();
+            let fused = fuse(m, stats_for(sample.source), &config, size);
+            blend_pixels.add(&fused, size, Some(&sample.mask));
+        }
+        progress.advance(part.len() as u64);
+    }
+    // With soft blends they choose the heat maps, the copies' pixel AUROC is reported beside.
+    let (val_pixel_auroc, val_pixel_auroc_cutpaste) = if blends.is_empty() {
+        (pixels.auroc(), None)
+    } else {
+        (blend_pixels.auroc(), pixels.auroc())
+    };
 
     let mut choices = Vec::new();
     let mut best: Option<(TopKChoice, Vec<f64>)> = None;
@@ -244,6 +267,7 @@ pub fn calibrate(
         threshold_rule: THRESHOLD_RULE.into(),
         val_normal: labels.iter().filter(|&&l| l == 0).count(),
         val_anomalous: labels.iter().filter(|&&l| l != 0).count(),
+        val_blends: blends.len(),
         val_auroc: choice.val_auroc,
         val_f1: threshold.at_threshold,
         val_normal_scores: scores
@@ -266,8 +290,10 @@ pub fn calibrate(
             error: None,
             normalization: None,
             val_pixel_auroc,
+            val_pixel_auroc_cutpaste,
         }],
         val_pixel_auroc,
+        val_pixel_auroc_cutpaste,
         heatmap: None,
     })
 }
@@ -278,7 +304,7 @@ const PIXEL_VAL_SIDE: usize = 128;
 
 /// Pixels of the validation maps and their labels (0 for every pixel of a normal image, the
 /// pasted region's mask for a synthetic anomaly), for the validation pixel AUROC.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct PixelVal {
     scores: Vec<f64>,
     labels: Vec<u8>,
@@ -395,6 +421,7 @@ pub fn calibrate_model(
     let val = ValidationSource {
         images: &val_images,
         cutpaste: &model.config.train.cutpaste,
+        blend: &model.config.train.blend,
         seed: model.config.train.seed,
     };
     calibrate(

@@ -52,15 +52,21 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             if let Some(n) = c.normalization {
                 name += &format!(" {n:?}");
             }
-            match c.val_pixel_auroc {
-                Some(p) => format!("{name}: {:.4} (pixel {p:.4})", c.val_auroc),
-                None => format!("{name}: {:.4}", c.val_auroc),
+            match (c.val_pixel_auroc, c.val_pixel_auroc_cutpaste) {
+                (Some(p), Some(q)) if profile.val_blends > 0 => format!(
+                    "{name}: {:.4} (pixel: blends {p:.4}, copies {q:.4})",
+                    c.val_auroc
+                ),
+                (Some(p), _) => format!("{name}: {:.4} (pixel {p:.4})", c.val_auroc),
+                _ => format!("{name}: {:.4}", c.val_auroc),
             }
         })
         .collect();
     println!(
-        "calibrated on {} validation images + {} CutPaste/scar copies",
-        profile.val_normal, profile.val_anomalous
+        "calibrated on {} validation images + {} CutPaste/scar copies{}",
+        profile.val_normal,
+        profile.val_anomalous,
+        profile.blends_text()
     );
     println!(
         "  working size {} (CutPaste-val AUROC {})",
@@ -87,10 +93,15 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     println!("  threshold {:.4}", profile.threshold);
     if let Some(h) = &profile.heatmap {
         println!(
-            "  heat maps: {:?} error, {:?} statistics (validation pixel AUROC {:.4}, against {:.4} for the scoring maps)",
+            "  heat maps: {:?} error, {:?} statistics (validation pixel AUROC {:.4}{}, against {:.4} for the scoring maps)",
             h.config.error,
             h.config.normalization,
             h.val_pixel_auroc.unwrap_or(f64::NAN),
+            if profile.val_blends > 0 {
+                " on the soft blends"
+            } else {
+                ""
+            },
             profile.val_pixel_auroc.unwrap_or(f64::NAN)
         );
     }

@@ -84,9 +84,10 @@ fn calibrate_finished(
     let model = TrainedModel::open(&run.root, config.train.backend)?;
     let profile = calibrate_and_save(&model, default_candidates(&model), progress)?;
     tracing::info!(
-        "calibrated on {} validation images + {} CutPaste/scar copies: working size {}, {:?} error, {:?} statistics, top-k {} %, CutPaste-val AUROC {:.4} (pixel {}), threshold {:.4}",
+        "calibrated on {} validation images + {} CutPaste/scar copies{}: working size {}, {:?} error, {:?} statistics, top-k {} %, CutPaste-val AUROC {:.4} (pixel {}), threshold {:.4}",
         profile.val_normal,
         profile.val_anomalous,
+        profile.blends_text(),
         profile.config.working_size,
         profile.config.error,
         profile.config.normalization,

@@ -71,10 +71,18 @@ pub struct ScoringProfile {
     /// CutPaste-val AUROC of every working resolution tried (the best was kept).
     #[serde(default)]
     pub working_size_auroc: Vec<WorkingSizeChoice>,
-    /// Pixel AUROC of the fused maps on the validation set: every pixel of the normal images
-    /// against the pasted regions' masks (chooses the heat-map profile).
+    /// Soft blends in the validation set ([`crate::data::anomaly::blend`], opt-in; 0: none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub val_blends: usize,
+    /// Pixel AUROC of the fused maps on the validation set, which chooses the heat-map profile:
+    /// every pixel of the normal images against the CutPaste and scar copies' masks, or against
+    /// the soft blends' masks when the validation set has them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub val_pixel_auroc: Option<f64>,
+    /// With soft blends: the same against the CutPaste and scar copies' masks (reported, not
+    /// used for a choice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_pixel_auroc_cutpaste: Option<f64>,
     /// The profile whose fused map is the anomaly map (heat maps, pixel metrics, ensembles of
     /// maps) when calibration found another candidate better at localising (validation pixel
     /// AUROC) than the one that scores images best; absent: this profile's own map.
@@ -98,9 +106,20 @@ pub struct WorkingSizeChoice {
     /// Its validation pixel AUROC ([`ScoringProfile::val_pixel_auroc`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub val_pixel_auroc: Option<f64>,
+    /// Its pixel AUROC on the CutPaste copies ([`ScoringProfile::val_pixel_auroc_cutpaste`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_pixel_auroc_cutpaste: Option<f64>,
 }
 
 impl ScoringProfile {
+    /// ` + N soft blends` for a validation set with soft blends, else nothing (for messages).
+    pub fn blends_text(&self) -> String {
+        match self.val_blends {
+            0 => String::new(),
+            n => format!(" + {n} soft blends"),
+        }
+    }
+
     /// The profile that makes the anomaly map: [`ScoringProfile::heatmap`] or this one.
     pub fn map_profile(&self) -> &ScoringProfile {
         self.heatmap.as_deref().unwrap_or(self)

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::anomaly::blend::SoftBlendConfig;
 use crate::data::anomaly::cutpaste::CutPasteConfig;
 use crate::data::augment::AugmentConfig;
 use crate::data::image_io::ChannelMode;
@@ -155,6 +156,8 @@ pub struct TrainConfig {
     pub val_sigma: f64,
     /// CutPaste validation set.
     pub cutpaste: CutPasteConfig,
+    /// Soft blends of the validation set (the pixel proxy that chooses the heat maps).
+    pub blend: SoftBlendConfig,
     /// Compute backend.
     pub backend: Backend,
     /// A discriminative head trained after the autoencoder (the default; `--no-head` or `null`:
@@ -208,6 +211,7 @@ impl Default for TrainConfig {
             val_top_k_fraction: 0.01,
             val_sigma: 2.0,
             cutpaste: CutPasteConfig::default(),
+            blend: SoftBlendConfig::default(),
             backend: Backend::Cpu,
             // Chosen on validation over seven runs of three categories (EXPERIMENTS.md, Round 7).
             head: Some(HeadTrainConfig::default()),
@@ -388,6 +392,9 @@ impl TrainConfig {
             return Err(Error::Unusable(format!("invalid setting: {e}")));
         }
         if let Err(e) = self.cutpaste.validate() {
+            return Err(Error::Unusable(format!("invalid setting: {e}")));
+        }
+        if let Err(e) = self.blend.validate() {
             return Err(Error::Unusable(format!("invalid setting: {e}")));
         }
         let model = self.model_config(3);

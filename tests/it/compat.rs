@@ -124,7 +124,7 @@ fn files_written_by_0_1_0_re_serialise_with_the_same_layout_and_values() {
         // The typed loaders accept them too (format versions, statistics against the windows).
         let config = RunDir::new(&run).load_config().unwrap();
         // config.json gains only the settings 0.1.0 did not write, with what 0.1.0 did then
-        // (skips on, the best epoch, a constant rate, exactly its epochs, no head); every other value
+        // (skips on, the best epoch, a constant rate, exactly its epochs, no head, no soft blends); every other value
         // stays.
         let mut expected: serde_json::Value = read_json(&run.join("config.json")).unwrap();
         let train = &mut expected["train"];
@@ -133,6 +133,9 @@ fn files_written_by_0_1_0_re_serialise_with_the_same_layout_and_values() {
         train["optimizer"]["schedule"] = "constant".into();
         train["min_steps"] = 0.into();
         train["head"] = serde_json::Value::Null;
+        train["blend"] =
+            serde_json::to_value(reconad::data::anomaly::blend::SoftBlendConfig::default())
+                .unwrap();
         // (Compared as re-read text: an f32 setting is written as its shortest decimal.)
         let written = serde_json::to_string(&config).unwrap();
         let written: serde_json::Value = serde_json::from_str(&written).unwrap();

@@ -420,6 +420,11 @@ fn a_whole_image_model_is_scored_as_one_square_window_with_the_error_map_chosen_
         }
         None => assert_eq!(pixel(&scoring), best_pixel),
     }
+    // By default there are no soft blends: the CutPaste copies choose the heat maps alone.
+    assert!(scoring.get("val_blends").is_none(), "{scoring}");
+    assert!(tried
+        .iter()
+        .all(|c| c.get("val_pixel_auroc_cutpaste").is_none()));
     // Each was read out with and without the mean filter (3 px at 32), at every top-k.
     let readouts = scoring["top_k_auroc"].as_array().unwrap();
     assert_eq!(readouts.len(), 6, "{readouts:?}");
@@ -489,6 +494,27 @@ fn a_whole_image_model_is_scored_as_one_square_window_with_the_error_map_chosen_
             assert_eq!(b.candidate_scores, a.candidate_scores);
             assert_eq!(b.map, m.map);
         }
+        // A run set to make soft blends (three per validation image) chooses its heat maps on
+        // them, and reports the CutPaste copies' pixel AUROC beside.
+        let mut blends = open();
+        blends.config.train.blend.per_image = 3;
+        let val_images = split["val"].as_array().unwrap().len();
+        let p = calibrate_model(
+            &blends,
+            main.config.clone(),
+            &reconad::util::progress::NoProgress,
+        )
+        .unwrap();
+        assert_eq!(p.val_blends, 3 * val_images);
+        // (`main` was read back from JSON: equal to the last bit or so.)
+        let copies = p.val_pixel_auroc_cutpaste.unwrap();
+        assert!((copies - main.val_pixel_auroc.unwrap()).abs() < 1e-12);
+        let on_blends = p.val_pixel_auroc.unwrap();
+        assert!((0.0..=1.0).contains(&on_blends));
+        assert_ne!(on_blends, copies);
+        // The image choice and threshold are the copies' alone.
+        assert!((p.val_auroc - main.val_auroc).abs() < 1e-12);
+        assert!((p.threshold - main.threshold).abs() < 1e-9 * main.threshold.abs().max(1.0));
     }
     // A heat-map profile nested in a heat-map profile is refused.
     let mut nested = forced.clone();
