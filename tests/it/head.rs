@@ -128,6 +128,24 @@ fn a_head_trains_after_the_autoencoder_resumes_the_same_and_is_a_candidate() {
     )
     .unwrap();
     assert!(profile.val_auroc.is_finite());
+
+    // The candidates share one model pass over the validation set (soft blends included); the
+    // profile equals the one of a model pass per candidate, to the bit.
+    let mut model = model;
+    for blends in [0, 1] {
+        model.config.train.blend.per_image = blends;
+        let calibrated = |share| {
+            let p = reconad::calibrate::calibrate_candidates(
+                &model,
+                default_candidates(&model),
+                share,
+                &reconad::util::progress::NoProgress,
+            )
+            .unwrap();
+            serde_json::to_string(&p).unwrap()
+        };
+        assert_eq!(calibrated(true), calibrated(false), "{blends} blends");
+    }
 }
 
 #[test]

@@ -7,7 +7,9 @@
 
 use burn::prelude::*;
 
-use crate::data::anomaly::blend::{build_blend_set, SoftBlendConfig};
+pub mod val_maps;
+
+use crate::data::anomaly::blend::SoftBlendConfig;
 use crate::data::anomaly::cutpaste::{build_val_set, CutPasteConfig};
 use crate::data::split::Split;
 use crate::detector::ensemble::{Ensemble, EnsembleCalibration};
@@ -27,6 +29,7 @@ use crate::score::profile::{
 use crate::score::{score_filter_for, ErrorMaps, Normalization, ScoringConfig};
 use crate::util::fs::write_json_atomic;
 use crate::util::progress::Progress;
+use val_maps::{chunk_len, Group, ValMaps, ValSamples};
 
 /// How the decision threshold is chosen (documented in the README).
 pub const THRESHOLD_RULE: &str = "Youden threshold on the CutPaste validation set (validation normal images vs their CutPaste and scar copies): the validation score with the largest TPR − FPR, whatever the share of anomalies";
@@ -70,12 +73,14 @@ pub struct ValidationSource<'a> {
 }
 
 /// Builds the scoring profile of `model` from the validation set `val` and `config` (whose
-/// `top_k` is replaced by the best candidate).
+/// `top_k` is replaced by the best candidate). With `shared`, the error maps are taken from
+/// it (computed once for several candidates, `config` among them) instead of a model pass.
 pub fn calibrate(
     model: &Networks,
     model_config: &UNetConfig,
     mut config: ScoringConfig,
     val: &ValidationSource,
+    shared: Option<&ValMaps>,
     device: &Device,
     progress: &dyn Progress,
 ) -> Result<ScoringProfile> {
@@ -83,29 +88,26 @@ pub fn calibrate(
     if val.images.is_empty() {
         fail!("calibration needs validation images, the split has none");
     }
-    let working: Vec<ChwImage> = val.images.iter().map(|i| config.to_working(i)).collect();
-    let val_set = build_val_set(&working, val.cutpaste, val.seed);
-    let blends = build_blend_set(&working, val.blend, val.seed);
+    let ValSamples { val_set, blends } = ValSamples::build(&config, val);
     let labels: Vec<u8> = val_set.iter().map(|s| s.label).collect();
     progress.start("calibrating", (val_set.len() + blends.len()) as u64);
+    // The error maps of samples `start..` of a group: shared, or from a model pass.
+    let maps_of = |group: Group, start: usize, images: &[ChwImage]| match shared {
+        Some(s) => Ok(s.select(group, start, images.len(), &config)),
+        None => scale_maps_parallel(model, model_config, &config, images, device),
+    };
     // The normal images' scale maps are kept (the statistics come from them); the anomalies are
     // scored in chunks after, so memory is bounded by the normal images.
-    let chunk = config.batch_size.max(4);
+    let chunk = chunk_len(&config);
     let normal: Vec<&ChwImage> = val_set
         .iter()
         .filter(|s| s.label == 0)
         .map(|s| &s.image)
         .collect();
     let mut normal_maps = Vec::with_capacity(normal.len());
-    for part in normal.chunks(chunk) {
+    for (c, part) in normal.chunks(chunk).enumerate() {
         let part: Vec<ChwImage> = part.iter().map(|&i| i.clone()).collect();
-        normal_maps.extend(scale_maps_parallel(
-            model,
-            model_config,
-            &config,
-            &part,
-            device,
-        )?);
+        normal_maps.extend(maps_of(Group::Normal, c * chunk, &part)?);
         progress.advance(part.len() as u64);
     }
     let specs = config.map_specs();
@@ -190,12 +192,14 @@ pub fn calibrate(
     let mut normal_iter = normal_fused.iter().zip(&normal);
     let mut sample_scores: Vec<Vec<f64>> = Vec::with_capacity(val_set.len());
     let mut pending: Vec<usize> = Vec::new();
+    let mut copies_done = 0;
     let mut flush = |pending: &mut Vec<usize>, out: &mut Vec<Vec<f64>>| -> Result<()> {
         if pending.is_empty() {
             return Ok(());
         }
         let part: Vec<ChwImage> = pending.iter().map(|&i| val_set[i].image.clone()).collect();
-        let maps = scale_maps_parallel(model, model_config, &config, &part, device)?;
+        let maps = maps_of(Group::Copies, copies_done, &part)?;
+        copies_done += part.len();
         for (&i, m) in pending.iter().zip(&maps) {
             let sample = &val_set[i];
             let size = sample.image.size();
@@ -220,9 +224,9 @@ pub fn calibrate(
         }
     }
     flush(&mut pending, &mut sample_scores)?;
-    for part in blends.chunks(chunk) {
+    for (c, part) in blends.chunks(chunk).enumerate() {
         let images: Vec<ChwImage> = part.iter().map(|b| b.image.clone()).collect();
-        let maps = scale_maps_parallel(model, model_config, &config, &images, device)?;
+        let maps = maps_of(Group::Blends, c * chunk, &images)?;
         for (sample, m) in part.iter().zip(&maps) {
             let size = sample.image.size();
             let fused = fuse(m, stats_for(sample.source), &config, size);
@@ -418,29 +422,64 @@ pub fn calibrate_model(
     progress: &dyn Progress,
 ) -> Result<ScoringProfile> {
     let val_images = model.val_images(None)?;
-    let val = ValidationSource {
-        images: &val_images,
-        cutpaste: &model.config.train.cutpaste,
-        blend: &model.config.train.blend,
-        seed: model.config.train.seed,
-    };
     calibrate(
         &model.model,
         &model.config.model,
         config,
-        &val,
+        &validation_source(model, &val_images),
+        None,
         &model.device,
         progress,
     )
 }
 
+/// `model`'s validation set: `images` (its decoded validation split) and its run's settings.
+fn validation_source<'a>(model: &'a TrainedModel, images: &'a [ChwImage]) -> ValidationSource<'a> {
+    ValidationSource {
+        images,
+        cutpaste: &model.config.train.cutpaste,
+        blend: &model.config.train.blend,
+        seed: model.config.train.seed,
+    }
+}
+
 /// Calibrates every candidate and keeps the best by CutPaste-val AUROC (the first on ties); the
-/// profile lists every candidate's AUROC.
+/// profile lists every candidate's AUROC. Candidates that cut images into the same windows
+/// share one model pass over the validation set ([`ValMaps`]).
 pub fn calibrate_best(
     model: &TrainedModel,
     candidates: Vec<ScoringConfig>,
     progress: &dyn Progress,
 ) -> Result<ScoringProfile> {
+    calibrate_candidates(model, candidates, true, progress)
+}
+
+/// [`calibrate_best`], with `share` = false: every candidate makes its own model pass (the
+/// reference the shared pass is checked against).
+pub fn calibrate_candidates(
+    model: &TrainedModel,
+    candidates: Vec<ScoringConfig>,
+    share: bool,
+    progress: &dyn Progress,
+) -> Result<ScoringProfile> {
+    let val_images = model.val_images(None)?;
+    let val = validation_source(model, &val_images);
+    // Candidates are validated before the shared pass needs their error kinds.
+    for c in &candidates {
+        c.validate(&model.config.model)?;
+    }
+    let shared = if share {
+        ValMaps::for_candidates(
+            &model.model,
+            &model.config.model,
+            &candidates,
+            &val,
+            &model.device,
+            progress,
+        )?
+    } else {
+        None
+    };
     let errors_differ = candidates.windows(2).any(|w| w[0].error != w[1].error);
     let normalizations_differ = candidates
         .windows(2)
@@ -451,7 +490,15 @@ pub fn calibrate_best(
     for config in candidates {
         let error = errors_differ.then_some(config.error);
         let normalization = normalizations_differ.then_some(config.normalization);
-        let profile = calibrate_model(model, config, progress)?;
+        let profile = calibrate(
+            &model.model,
+            &model.config.model,
+            config,
+            &val,
+            shared.as_ref(),
+            &model.device,
+            progress,
+        )?;
         tried.extend(
             profile
                 .working_size_auroc
