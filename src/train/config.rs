@@ -134,7 +134,9 @@ pub struct TrainConfig {
     /// `config.json` without it; a `--config` file or `--epochs` that names the epochs but not
     /// this).
     pub min_steps: usize,
-    /// Evaluate the CutPaste-val AUROC every this many epochs.
+    /// Evaluate the CutPaste-val AUROC every this many epochs (and after the last). With
+    /// `keep: last` it only records the curve in `history.csv`, so the default (5) keeps it
+    /// cheap: each evaluation cost 1.2 s (5 validation images) to 5.4 s (21) on 2 cores.
     pub eval_every: usize,
     /// Stop after this many evaluations without improvement (only when keeping the best).
     pub patience: usize,
@@ -201,7 +203,7 @@ impl Default for TrainConfig {
             batch_size: 8,
             epochs: 40,
             min_steps: DEFAULT_MIN_STEPS,
-            eval_every: 2,
+            eval_every: 5,
             patience: 10,
             keep: KeepWeights::Last,
             val_fraction: DEFAULT_VAL_FRACTION,
