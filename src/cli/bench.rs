@@ -27,6 +27,9 @@ pub enum What {
     Score,
     /// Peak memory of scoring one image (run in a child process by `all`).
     Memory,
+    /// Each 3x3 conv shape of the default preset at --size: burn's conv against ours (not in
+    /// `all`).
+    Conv,
 }
 
 /// Measure training and scoring throughput and scoring memory.
@@ -68,6 +71,12 @@ pub struct Args {
 pub fn run(args: &Args) -> Result<ExitCode> {
     if args.what == What::Memory {
         return memory(args);
+    }
+    if args.what == What::Conv {
+        for line in bench::conv::conv_layers(Preset::Default, args.batch, args.size, args.steps)? {
+            println!("{line}");
+        }
+        return Ok(ExitCode::SUCCESS);
     }
     let temp = tempfile::tempdir()?;
     let work = args

@@ -16,6 +16,7 @@ use burn::prelude::*;
 use burn::tensor::activation::{leaky_relu, sigmoid};
 use serde::{Deserialize, Serialize};
 
+use super::conv::conv3x3_forward;
 use crate::error::ModelError;
 use crate::image::Size;
 
@@ -254,12 +255,12 @@ impl ConvBlock {
 
     /// `[N, cin, H, W]` → `[N, cout, H, W]`.
     pub(crate) fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut x = self.conv1.forward(x);
+        let mut x = conv3x3_forward(&self.conv1, x);
         if let Some(n) = &self.norm1 {
             x = n.forward(x);
         }
         x = leaky_relu(x, self.slope);
-        x = self.conv2.forward(x);
+        x = conv3x3_forward(&self.conv2, x);
         if let Some(n) = &self.norm2 {
             x = n.forward(x);
         }

@@ -5,7 +5,10 @@
 //! - `train_epoch`: one real training epoch with data loading and augmentation, on a generated
 //!   data set;
 //! - `score`: images per second scoring files from disk (decode, resize, model, maps, score);
-//! - `score_memory`: the peak RSS of a process that opens a model and scores one image.
+//! - `score_memory`: the peak RSS of a process that opens a model and scores one image;
+//! - `conv3x3`: each 3x3 conv shape of a preset, burn's `Conv2d` against `model::conv` ([`conv`]).
+
+pub mod conv;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
