@@ -1,6 +1,7 @@
 //! The model (SPEC §3): a U-Net convolutional autoencoder, its reconstruction loss and its
 //! published weights; optionally a discriminative head ([`head`]) beside it.
 
+pub mod activation;
 pub mod conv;
 pub mod head;
 pub mod loss;

@@ -73,7 +73,7 @@ pub fn conv3x3_forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 
 /// Whether `device` is the Flex CPU backend, with or without autodiff.
 #[allow(unreachable_patterns)] // only Flex exists in builds without a GPU backend
-fn on_flex(device: &Device) -> bool {
+pub(crate) fn on_flex(device: &Device) -> bool {
     matches!(
         device.clone().inner().as_dispatch(),
         DispatchDevice::Flex(_)
