@@ -11,6 +11,7 @@ use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 use serde::{Deserialize, Serialize};
 
+use super::conv::up::up2x2_forward;
 use super::unet::{init_seeded_with, ConvBlock, Norm};
 use crate::error::ModelError;
 
@@ -113,7 +114,7 @@ impl SegHead {
         x = self.bottleneck.forward(x);
         for (up, dec) in self.ups.iter().zip(&self.decoders) {
             let skip = skips.pop().expect("one skip per level");
-            x = dec.forward(Tensor::cat(vec![up.forward(x), skip], 1));
+            x = dec.forward(Tensor::cat(vec![up2x2_forward(up, x), skip], 1));
         }
         self.out.forward(x)
     }

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::activation::leaky_relu;
 use super::conv::conv3x3_forward;
+use super::conv::up::up2x2_forward;
 use crate::error::ModelError;
 use crate::image::Size;
 
@@ -295,7 +296,7 @@ impl UNet {
         x = self.bottleneck.forward(x);
         for (i, (up, dec)) in self.ups.iter().zip(&self.decoders).enumerate() {
             let level = self.encoders.len() - 1 - i;
-            x = up.forward(x);
+            x = up2x2_forward(up, x);
             let skip = skips.pop().expect("one skip per level");
             if self.skips[level] {
                 x = Tensor::cat(vec![x, skip], 1);

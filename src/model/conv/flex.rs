@@ -106,7 +106,7 @@ fn generic_param_grads(
     (dw, db)
 }
 
-fn dims4(t: &FlexTensor) -> [usize; 4] {
+pub(super) fn dims4(t: &FlexTensor) -> [usize; 4] {
     let s = t.shape();
     [s[0], s[1], s[2], s[3]]
 }
@@ -123,14 +123,14 @@ pub(crate) struct Dims {
 
 /// A pointer the threads of one conv write through, each to its own disjoint part.
 #[derive(Clone, Copy)]
-struct SharedOut(*mut f32);
+pub(super) struct SharedOut(pub(super) *mut f32);
 // SAFETY: only used for writes to disjoint index sets, one per task (see `forward_f32`).
 unsafe impl Send for SharedOut {}
 unsafe impl Sync for SharedOut {}
 
 impl SharedOut {
     /// The pointer (a method, so that closures capture the whole `Sync` wrapper).
-    fn ptr(self) -> *mut f32 {
+    pub(super) fn ptr(self) -> *mut f32 {
         self.0
     }
 }

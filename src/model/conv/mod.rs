@@ -13,6 +13,7 @@
 
 mod autodiff;
 mod flex;
+pub mod up;
 
 use burn::backend::{backend_extension, tensor::FloatTensor, Backend, Dispatch, DispatchDevice};
 use burn::nn::conv::Conv2d;
