@@ -7,9 +7,9 @@
 //! use_sample_covariance=False, data_range=1)`.
 
 use burn::prelude::*;
-use burn::tensor::module::conv2d;
-use burn::tensor::ops::ConvOptions;
 use serde::{Deserialize, Serialize};
+
+use super::window::window_filter;
 
 /// Side of the SSIM window.
 pub const SSIM_WINDOW: usize = 11;
@@ -39,32 +39,10 @@ pub fn gaussian_1d(size: usize, sigma: f64) -> Vec<f32> {
     w.into_iter().map(|v| (v / sum) as f32).collect()
 }
 
-/// Depth-wise Gaussian window `[C, 1, K, K]` for `channels` channels.
-fn window(channels: usize, device: &Device) -> Tensor<4> {
-    let g = gaussian_1d(SSIM_WINDOW, SSIM_SIGMA);
-    let mut w = Vec::with_capacity(channels * SSIM_WINDOW * SSIM_WINDOW);
-    for _ in 0..channels {
-        for a in &g {
-            for b in &g {
-                w.push(a * b);
-            }
-        }
-    }
-    Tensor::<1>::from_floats(w.as_slice(), device).reshape([channels, 1, SSIM_WINDOW, SSIM_WINDOW])
-}
-
 /// Per-pixel SSIM map `[N, C, H-10, W-10]` of two batches `[N, C, H, W]` (H, W >= 11).
 pub fn ssim_map(x: Tensor<4>, y: Tensor<4>) -> Tensor<4> {
-    let [_, c, _, _] = x.dims();
-    let w = window(c, &x.device());
-    let filter = |t: Tensor<4>| {
-        conv2d(
-            t,
-            w.clone(),
-            None,
-            ConvOptions::new([1, 1], [0, 0], [1, 1], c),
-        )
-    };
+    let taps = gaussian_1d(SSIM_WINDOW, SSIM_SIGMA);
+    let filter = |t: Tensor<4>| window_filter(t, &taps); // [N, C, H − 10, W − 10]
     let (c1, c2) = (0.01f64.powi(2), 0.03f64.powi(2));
     let mx = filter(x.clone());
     let my = filter(y.clone());

@@ -7,6 +7,7 @@ pub mod head;
 pub mod loss;
 pub mod unet;
 pub mod weights;
+pub mod window;
 
 /// The networks a run scores with: the reconstruction U-Net and, when the run trained one, the
 /// discriminative head.
