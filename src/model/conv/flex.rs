@@ -230,35 +230,41 @@ fn im2col_rows(x: &[f32], cin: usize, h: usize, w: usize, oh0: usize, bh: usize,
 const TILE: usize = 256;
 
 /// `dW [Cout, Cin·9]` and `db [Cout]` from `x [N, Cin, H, W]` and the output gradient
-/// `g [N, Cout, H, W]` (both contiguous NCHW). Per image and tile of output pixels,
-/// `cols [TILE, Cin·9]` holds each pixel's 3x3 neighbourhood (zero outside, padding 1), and
-/// `dWᵀ [Cin·9, Cout] += colsᵀ · g_tileᵀ`: a GEMM whose left operand is already in the
-/// column-major order the micro-kernel packs cheaply. Images are split into one contiguous run
-/// per thread, each with its own accumulator, summed at the end.
+/// `g [N, Cout, H, W]` (both contiguous NCHW). Per image and band of whole rows, the band is
+/// transposed once to channel-last with a zero border (`halo [(bh + 2)·(W + 2), Cin]`), and
+/// `cols [len, 9·Cin]` (column `t·Cin + ci`, t = kh·3 + kw) is built from it by contiguous
+/// copies of `Cin` floats; then `dW'ᵀ [9·Cin, Cout] += colsᵀ · g_bandᵀ`, a GEMM whose left
+/// operand is in the column-major order the micro-kernel packs cheaply. Images are split into
+/// one contiguous run per thread, each with its own accumulator, summed at the end, and `dW'`
+/// is put back into the weight's `(ci, t)` order.
 pub(crate) fn param_grads_f32(x: &[f32], g: &[f32], d: Dims) -> (Vec<f32>, Vec<f32>) {
     let Dims { n, cin, cout, h, w } = d;
     let (hw, rows) = (h * w, 9 * cin);
+    let band_rows = (TILE / w).clamp(1, h);
     let threads = rayon::current_num_threads().max(1);
     let per_thread = n.div_ceil(threads).max(1);
     let partials: Vec<(Vec<f32>, Vec<f32>)> = (0..n)
         .collect::<Vec<_>>()
         .par_chunks(per_thread)
         .map(|images| {
-            // dW transposed: [rows, cout] column-major is dW [cout, rows] row-major.
+            // dW' transposed: [rows, cout] column-major is dW' [cout, rows] row-major.
             let mut dw = vec![0f32; cout * rows];
             let mut db = vec![0f32; cout];
-            let mut cols = vec![0f32; TILE * rows];
+            let mut cols = vec![0f32; band_rows * w * rows];
+            let mut halo = vec![0f32; (band_rows + 2) * (w + 2) * cin];
             for &b in images {
                 let xb = &x[b * cin * hw..(b + 1) * cin * hw];
                 let gb = &g[b * cout * hw..(b + 1) * cout * hw];
-                for p0 in (0..hw).step_by(TILE) {
-                    let len = TILE.min(hw - p0);
-                    im2col_tile(xb, cin, h, w, p0, len, &mut cols);
+                for oh0 in (0..h).step_by(band_rows) {
+                    let bh = band_rows.min(h - oh0);
+                    let len = bh * w;
+                    channel_last_halo(xb, cin, h, w, oh0, bh, &mut halo);
+                    im2col_from_halo(&halo, cin, w, bh, &mut cols);
                     // SAFETY: dst is [rows, cout] with row stride 1 and column stride rows
                     // (inside dw); lhs cols [len, rows] read as its transpose [rows, len]
-                    // (row stride 1, column stride rows); rhs gb's pixels p0..p0+len of each
-                    // output channel read as [len, cout] (row stride 1, column stride hw).
-                    // Every index stays inside the slices; dst aliases neither input.
+                    // (row stride 1, column stride rows); rhs gb's pixels oh0·w .. oh0·w +
+                    // len of each output channel read as [len, cout] (row stride 1, column
+                    // stride hw). Every index stays inside the slices; dst aliases neither.
                     unsafe {
                         gemm::gemm(
                             rows,
@@ -271,7 +277,7 @@ pub(crate) fn param_grads_f32(x: &[f32], g: &[f32], d: Dims) -> (Vec<f32>, Vec<f
                             cols.as_ptr(),
                             rows as isize,
                             1,
-                            gb.as_ptr().add(p0),
+                            gb.as_ptr().add(oh0 * w),
                             hw as isize,
                             1,
                             1.0,
@@ -298,30 +304,56 @@ pub(crate) fn param_grads_f32(x: &[f32], g: &[f32], d: Dims) -> (Vec<f32>, Vec<f
         dw.iter_mut().zip(&pw).for_each(|(a, b)| *a += b);
         db.iter_mut().zip(&pb).for_each(|(a, b)| *a += b);
     }
-    (dw, db)
+    // [cout, t, ci] → [cout, ci, t].
+    let mut out = vec![0f32; cout * rows];
+    for (src, dst) in dw.chunks_exact(rows).zip(out.chunks_exact_mut(rows)) {
+        for (t, taps) in src.chunks_exact(cin).enumerate() {
+            for (ci, &v) in taps.iter().enumerate() {
+                dst[ci * 9 + t] = v;
+            }
+        }
+    }
+    (out, db)
 }
 
-/// `cols [len, Cin·9]`: for output pixels `p0..p0 + len` of `x [Cin, H, W]` (row-major pixel
-/// index), column `ci·9 + kh·3 + kw` holds `x[ci, oh + kh − 1, ow + kw − 1]`, zero outside the
-/// image (padding 1).
-fn im2col_tile(x: &[f32], cin: usize, h: usize, w: usize, p0: usize, len: usize, cols: &mut [f32]) {
-    let (hw, rows) = (h * w, 9 * cin);
-    for (i, row) in cols[..len * rows].chunks_exact_mut(rows).enumerate() {
-        let p = p0 + i;
-        let (oh, ow) = (p / w, p % w);
-        for (ci, taps) in row.chunks_exact_mut(9).enumerate() {
-            let plane = &x[ci * hw..(ci + 1) * hw];
-            for kh in 0..3 {
-                let ih = oh + kh;
-                for kw in 0..3 {
-                    let iw = ow + kw;
-                    taps[kh * 3 + kw] = if ih >= 1 && ih <= h && iw >= 1 && iw <= w {
-                        plane[(ih - 1) * w + iw - 1]
-                    } else {
-                        0.0
-                    };
-                }
+/// `halo [(bh + 2)·(W + 2), Cin]`: rows `oh0 − 1 .. oh0 + bh + 1` of `x [Cin, H, W]`,
+/// channel-last, with a zero border (padding 1, and rows outside the image).
+fn channel_last_halo(
+    x: &[f32],
+    cin: usize,
+    h: usize,
+    w: usize,
+    oh0: usize,
+    bh: usize,
+    halo: &mut [f32],
+) {
+    let (hw, wp) = (h * w, w + 2);
+    let halo = &mut halo[..(bh + 2) * wp * cin];
+    halo.fill(0.0);
+    for r in 0..bh + 2 {
+        let Some(ih) = (oh0 + r).checked_sub(1).filter(|&ih| ih < h) else {
+            continue;
+        };
+        let dst_row = &mut halo[(r * wp + 1) * cin..(r * wp + 1 + w) * cin];
+        for ci in 0..cin {
+            let src = &x[ci * hw + ih * w..ci * hw + (ih + 1) * w];
+            for (pixel, &v) in dst_row.chunks_exact_mut(cin).zip(src) {
+                pixel[ci] = v;
             }
+        }
+    }
+}
+
+/// `cols [bh·W, 9·Cin]` from `halo` ([`channel_last_halo`]): row `i·W + ow`, columns `t·Cin ..
+/// (t + 1)·Cin` hold the `Cin` channels of the halo pixel at `(i + kh, ow + kw)`, `t = kh·3 + kw`.
+fn im2col_from_halo(halo: &[f32], cin: usize, w: usize, bh: usize, cols: &mut [f32]) {
+    let (wp, rows) = (w + 2, 9 * cin);
+    for (p, row) in cols[..bh * w * rows].chunks_exact_mut(rows).enumerate() {
+        let (i, ow) = (p / w, p % w);
+        for (t, dst) in row.chunks_exact_mut(cin).enumerate() {
+            let (kh, kw) = (t / 3, t % 3);
+            let at = ((i + kh) * wp + ow + kw) * cin;
+            dst.copy_from_slice(&halo[at..at + cin]);
         }
     }
 }
