@@ -5,6 +5,7 @@ pub mod activation;
 pub mod conv;
 pub mod head;
 pub mod loss;
+pub mod norm;
 pub mod unet;
 pub mod weights;
 pub mod window;

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::activation::leaky_relu;
 use super::conv::conv3x3_forward;
 use super::conv::up::up2x2_forward;
+use super::norm::batch_norm;
 use crate::error::ModelError;
 use crate::image::Size;
 
@@ -259,12 +260,12 @@ impl ConvBlock {
     pub(crate) fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let mut x = conv3x3_forward(&self.conv1, x);
         if let Some(n) = &self.norm1 {
-            x = n.forward(x);
+            x = batch_norm(n, x);
         }
         x = leaky_relu(x, self.slope);
         x = conv3x3_forward(&self.conv2, x);
         if let Some(n) = &self.norm2 {
-            x = n.forward(x);
+            x = batch_norm(n, x);
         }
         leaky_relu(x, self.slope)
     }

@@ -1,0 +1,96 @@
+use burn::module::Param;
+use burn::nn::{BatchNorm, BatchNormConfig};
+use burn::prelude::*;
+
+use super::batch_norm;
+
+fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().try_to_vec::<f32>().unwrap()
+}
+
+fn assert_close(a: &[f32], b: &[f32], what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
+    let worst = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+    assert!(
+        worst <= 1e-4 * scale,
+        "{what}: max |diff| {worst} (scale {scale})"
+    );
+}
+
+fn hashed(dims: [usize; 4], seed: u64, device: &Device) -> Tensor<4> {
+    let values: Vec<f32> = (0..dims.iter().product::<usize>() as u64)
+        .map(|i| {
+            let h = (i ^ (seed << 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
+            h as f32 / (1u64 << 22) as f32 - 1.5
+        })
+        .collect();
+    Tensor::from_data(TensorData::new(values, dims), device)
+}
+
+/// A norm with non-trivial γ and β.
+fn norm(c: usize, device: &Device) -> BatchNorm {
+    let mut norm = BatchNormConfig::new(c).init(device);
+    let gamma: Vec<f32> = (0..c).map(|i| 0.5 + i as f32 * 0.25).collect();
+    let beta: Vec<f32> = (0..c).map(|i| i as f32 * 0.1 - 0.2).collect();
+    norm.gamma = Param::from_tensor(Tensor::from_floats(gamma.as_slice(), device));
+    norm.beta = Param::from_tensor(Tensor::from_floats(beta.as_slice(), device));
+    norm
+}
+
+/// Output, running statistics and the gradients for x, γ and β equal burn's BatchNorm.
+#[test]
+fn batch_norm_training_equals_burns() {
+    let device = Device::flex().autodiff();
+    for (n, c, h, w) in [(3, 4, 5, 6), (1, 2, 1, 1), (2, 3, 7, 2)] {
+        let x0 = hashed([n, c, h, w], 1, &device);
+        let target = hashed([n, c, h, w], 2, &device);
+        let run = |ours: bool| {
+            let norm = norm(c, &device);
+            let x = x0.clone().detach().require_grad();
+            let y = if ours {
+                batch_norm(&norm, x.clone())
+            } else {
+                norm.forward(x.clone())
+            };
+            let grads = (y.clone() * target.clone()).sum().backward();
+            let dx = x.grad(&grads).expect("x is tracked");
+            let dgamma = norm.gamma.val().grad(&grads).expect("γ is tracked");
+            let dbeta = norm.beta.val().grad(&grads).expect("β is tracked");
+            [
+                values(y.inner()),
+                values(dx),
+                values(dgamma),
+                values(dbeta),
+                values(norm.running_mean.value()),
+                values(norm.running_var.value()),
+            ]
+        };
+        let (burn, ours) = (run(false), run(true));
+        for (what, (a, b)) in [
+            "output",
+            "x grad",
+            "γ grad",
+            "β grad",
+            "running mean",
+            "running var",
+        ]
+        .iter()
+        .zip(ours.iter().zip(&burn))
+        {
+            assert_close(a, b, &format!("{what}, {n}x{c}x{h}x{w}"));
+        }
+    }
+}
+
+/// Without autodiff, or with the layer's training flag off, it is burn's inference path.
+#[test]
+fn inference_is_burns() {
+    let device = Device::flex();
+    let norm = norm(3, &device);
+    let x = hashed([2, 3, 4, 4], 3, &device);
+    assert_eq!(
+        values(batch_norm(&norm, x.clone())),
+        values(norm.forward(x))
+    );
+}
