@@ -6,6 +6,8 @@ pub mod conv;
 pub mod head;
 pub mod loss;
 pub mod norm;
+#[cfg(test)]
+mod test_data;
 pub mod unet;
 pub mod weights;
 pub mod window;

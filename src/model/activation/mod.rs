@@ -44,10 +44,7 @@ pub fn leaky_relu<const D: usize>(x: Tensor<D>, slope: f64) -> Tensor<D> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn values(t: Tensor<3>) -> Vec<f32> {
-        t.into_data().try_to_vec::<f32>().unwrap()
-    }
+    use crate::model::test_data::values;
 
     /// Forward and input gradient equal burn's composite, including at 0 and on a
     /// non-contiguous (transposed) input.

@@ -13,6 +13,7 @@
 
 mod autodiff;
 mod flex;
+mod tracked;
 pub mod up;
 
 use burn::backend::{backend_extension, tensor::FloatTensor, Backend, Dispatch, DispatchDevice};

@@ -3,30 +3,7 @@ use burn::nn::{BatchNorm, BatchNormConfig};
 use burn::prelude::*;
 
 use super::batch_norm;
-
-fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().try_to_vec::<f32>().unwrap()
-}
-
-fn assert_close(a: &[f32], b: &[f32], what: &str) {
-    assert_eq!(a.len(), b.len(), "{what}: lengths");
-    let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
-    let worst = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
-    assert!(
-        worst <= 1e-4 * scale,
-        "{what}: max |diff| {worst} (scale {scale})"
-    );
-}
-
-fn hashed(dims: [usize; 4], seed: u64, device: &Device) -> Tensor<4> {
-    let values: Vec<f32> = (0..dims.iter().product::<usize>() as u64)
-        .map(|i| {
-            let h = (i ^ (seed << 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
-            h as f32 / (1u64 << 22) as f32 - 1.5
-        })
-        .collect();
-    Tensor::from_data(TensorData::new(values, dims), device)
-}
+use crate::model::test_data::{assert_close_values, hashed, values};
 
 /// A norm with non-trivial γ and β.
 fn norm(c: usize, device: &Device) -> BatchNorm {
@@ -78,7 +55,7 @@ fn batch_norm_training_equals_burns() {
         .iter()
         .zip(ours.iter().zip(&burn))
         {
-            assert_close(a, b, &format!("{what}, {n}x{c}x{h}x{w}"));
+            assert_close_values(a, b, 1e-4, &format!("{what}, {n}x{c}x{h}x{w}"));
         }
     }
 }

@@ -52,30 +52,7 @@ pub fn window_filter(x: Tensor<4>, taps: &[f32]) -> Tensor<4> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hashed(dims: [usize; 4], seed: u64, device: &Device) -> Tensor<4> {
-        let values: Vec<f32> = (0..dims.iter().product::<usize>() as u64)
-            .map(|i| {
-                let h = (i ^ (seed << 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
-                h as f32 / (1u64 << 24) as f32
-            })
-            .collect();
-        Tensor::from_data(TensorData::new(values, dims), device)
-    }
-
-    fn max_diff(a: Tensor<4>, b: Tensor<4>) -> (f32, f32) {
-        let (a, b) = (
-            a.into_data().try_to_vec::<f32>().unwrap(),
-            b.into_data().try_to_vec::<f32>().unwrap(),
-        );
-        assert_eq!(a.len(), b.len());
-        let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
-        let worst = a
-            .iter()
-            .zip(&b)
-            .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
-        (worst, scale)
-    }
+    use crate::model::test_data::{assert_close, hashed};
 
     /// The separable op and its input gradient equal burn's depth-wise conv with the outer
     /// product window (asymmetric taps, so a wrong orientation or flip shows).
@@ -108,16 +85,8 @@ mod tests {
             };
             let (y0, dx0) = run(false);
             let (y1, dx1) = run(true);
-            let (worst, scale) = max_diff(y1, y0);
-            assert!(
-                worst <= 1e-5 * scale.max(1e-6),
-                "output {n} {c} {h}x{w}: {worst}"
-            );
-            let (worst, scale) = max_diff(dx1, dx0);
-            assert!(
-                worst <= 1e-5 * scale.max(1e-6),
-                "gradient {n} {c} {h}x{w}: {worst}"
-            );
+            assert_close(y1, y0, 1e-5, &format!("output {n} {c} {h}x{w}"));
+            assert_close(dx1, dx0, 1e-5, &format!("gradient {n} {c} {h}x{w}"));
         }
     }
 }
