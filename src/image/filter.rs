@@ -29,25 +29,31 @@ pub fn gaussian_blur(map: &[f32], size: Size, sigma: f64) -> Vec<f32> {
         let sum: f64 = k.iter().sum();
         k.into_iter().map(|v| (v / sum) as f32).collect()
     };
+    // Rows: each row padded with its reflection, then a plain dot product per pixel.
+    let r = radius as usize;
     let mut tmp = vec![0.0f32; map.len()];
-    for y in 0..height {
-        let row = &map[y * width..(y + 1) * width];
-        for x in 0..width {
+    let mut padded = vec![0.0f32; width + 2 * r];
+    for (row, dst) in map.chunks_exact(width).zip(tmp.chunks_exact_mut(width)) {
+        for (i, p) in padded.iter_mut().enumerate() {
+            *p = row[reflect(i as isize - radius, width)];
+        }
+        for (x, d) in dst.iter_mut().enumerate() {
             let mut acc = 0.0;
-            for (k, &w) in kernel.iter().enumerate() {
-                acc += w * row[reflect(x as isize + k as isize - radius, width)];
+            for (&w, &v) in kernel.iter().zip(&padded[x..]) {
+                acc += w * v;
             }
-            tmp[y * width + x] = acc;
+            *d = acc;
         }
     }
+    // Columns: each output row accumulates whole source rows, in the same order per pixel.
     let mut out = vec![0.0f32; map.len()];
-    for y in 0..height {
-        for x in 0..width {
-            let mut acc = 0.0;
-            for (k, &w) in kernel.iter().enumerate() {
-                acc += w * tmp[reflect(y as isize + k as isize - radius, height) * width + x];
+    for (y, dst) in out.chunks_exact_mut(width).enumerate() {
+        for (k, &w) in kernel.iter().enumerate() {
+            let src = reflect(y as isize + k as isize - radius, height);
+            let src = &tmp[src * width..(src + 1) * width];
+            for (d, &v) in dst.iter_mut().zip(src) {
+                *d += w * v;
             }
-            out[y * width + x] = acc;
         }
     }
     out
@@ -124,5 +130,52 @@ mod tests {
         // Symmetric.
         assert!((b[10 * 21 + 8] - b[10 * 21 + 12]).abs() < 1e-7);
         assert_eq!(gaussian_blur(&peak, Size::square(21), 0.0), peak);
+    }
+
+    /// The blur equals the textbook form (every tap through `reflect`, horizontal then vertical,
+    /// summed in kernel order) to the bit, also when the kernel is wider than the map.
+    #[test]
+    fn blur_equals_the_direct_reflected_sums() {
+        fn direct(map: &[f32], width: usize, height: usize, sigma: f64) -> Vec<f32> {
+            let radius = (3.0 * sigma).ceil() as isize;
+            let k: Vec<f64> = (-radius..=radius)
+                .map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp())
+                .collect();
+            let sum: f64 = k.iter().sum();
+            let kernel: Vec<f32> = k.into_iter().map(|v| (v / sum) as f32).collect();
+            let mut tmp = vec![0.0f32; map.len()];
+            for y in 0..height {
+                for x in 0..width {
+                    let mut acc = 0.0;
+                    for (k, &w) in kernel.iter().enumerate() {
+                        acc +=
+                            w * map[y * width + reflect(x as isize + k as isize - radius, width)];
+                    }
+                    tmp[y * width + x] = acc;
+                }
+            }
+            let mut out = vec![0.0f32; map.len()];
+            for y in 0..height {
+                for x in 0..width {
+                    let mut acc = 0.0;
+                    for (k, &w) in kernel.iter().enumerate() {
+                        acc +=
+                            w * tmp[reflect(y as isize + k as isize - radius, height) * width + x];
+                    }
+                    out[y * width + x] = acc;
+                }
+            }
+            out
+        }
+        for (width, height, sigma) in [(13, 9, 1.5), (5, 4, 4.0), (1, 6, 2.0), (30, 2, 0.7)] {
+            let map: Vec<f32> = (0..width * height)
+                .map(|i| ((i * 37 + 11) % 23) as f32 / 7.0)
+                .collect();
+            assert_eq!(
+                gaussian_blur(&map, Size::new(width, height), sigma),
+                direct(&map, width, height, sigma),
+                "{width}x{height} sigma {sigma}"
+            );
+        }
     }
 }
