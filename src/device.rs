@@ -74,3 +74,13 @@ pub fn smoke_test(device: &Device) -> f32 {
         .sum()
         .into_scalar::<f32>()
 }
+
+/// Whether `device` is the Flex CPU backend, with or without autodiff (where the model's own
+/// CPU kernels, `model::conv` and its siblings, apply).
+#[allow(unreachable_patterns)] // only Flex exists in builds without a GPU backend
+pub fn on_flex(device: &Device) -> bool {
+    matches!(
+        device.clone().inner().as_dispatch(),
+        burn::backend::DispatchDevice::Flex(_)
+    )
+}

@@ -14,7 +14,7 @@ mod flex;
 use burn::backend::{backend_extension, tensor::FloatTensor, Backend, Dispatch};
 use burn::prelude::*;
 
-use super::conv::on_flex;
+use crate::device::on_flex;
 
 /// LeakyReLU and its input gradient.
 #[backend_extension(Flex, Autodiff)]

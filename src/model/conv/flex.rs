@@ -241,69 +241,54 @@ pub(crate) fn param_grads_f32(x: &[f32], g: &[f32], d: Dims) -> (Vec<f32>, Vec<f
     let Dims { n, cin, cout, h, w } = d;
     let (hw, rows) = (h * w, 9 * cin);
     let band_rows = (TILE / w).clamp(1, h);
-    let threads = rayon::current_num_threads().max(1);
-    let per_thread = n.div_ceil(threads).max(1);
-    let partials: Vec<(Vec<f32>, Vec<f32>)> = (0..n)
-        .collect::<Vec<_>>()
-        .par_chunks(per_thread)
-        .map(|images| {
-            // dW' transposed: [rows, cout] column-major is dW' [cout, rows] row-major.
-            let mut dw = vec![0f32; cout * rows];
-            let mut db = vec![0f32; cout];
-            let mut cols = vec![0f32; band_rows * w * rows];
-            let mut halo = vec![0f32; (band_rows + 2) * (w + 2) * cin];
-            for &b in images {
-                let xb = &x[b * cin * hw..(b + 1) * cin * hw];
-                let gb = &g[b * cout * hw..(b + 1) * cout * hw];
-                for oh0 in (0..h).step_by(band_rows) {
-                    let bh = band_rows.min(h - oh0);
-                    let len = bh * w;
-                    channel_last_halo(xb, cin, h, w, oh0, bh, &mut halo);
-                    im2col_from_halo(&halo, cin, w, bh, &mut cols);
-                    // SAFETY: dst is [rows, cout] with row stride 1 and column stride rows
-                    // (inside dw); lhs cols [len, rows] read as its transpose [rows, len]
-                    // (row stride 1, column stride rows); rhs gb's pixels oh0·w .. oh0·w +
-                    // len of each output channel read as [len, cout] (row stride 1, column
-                    // stride hw). Every index stays inside the slices; dst aliases neither.
-                    unsafe {
-                        gemm::gemm(
-                            rows,
-                            cout,
-                            len,
-                            dw.as_mut_ptr(),
-                            rows as isize,
-                            1,
-                            true,
-                            cols.as_ptr(),
-                            rows as isize,
-                            1,
-                            gb.as_ptr().add(oh0 * w),
-                            hw as isize,
-                            1,
-                            1.0,
-                            1.0,
-                            false,
-                            false,
-                            false,
-                            gemm::Parallelism::None,
-                        );
-                    }
-                }
-                for (acc, row) in db.iter_mut().zip(gb.chunks_exact(hw)) {
-                    *acc += row.iter().sum::<f32>();
-                }
+    // dW' transposed: [rows, cout] column-major is dW' [cout, rows] row-major.
+    let scratch = || {
+        (
+            vec![0f32; band_rows * w * rows],
+            vec![0f32; (band_rows + 2) * (w + 2) * cin],
+        )
+    };
+    let (dw, db) = sum_over_image_runs(n, cout * rows, cout, scratch, |b, (cols, halo), dw, db| {
+        let xb = &x[b * cin * hw..(b + 1) * cin * hw];
+        let gb = &g[b * cout * hw..(b + 1) * cout * hw];
+        for oh0 in (0..h).step_by(band_rows) {
+            let bh = band_rows.min(h - oh0);
+            let len = bh * w;
+            channel_last_halo(xb, cin, h, w, oh0, bh, halo);
+            im2col_from_halo(halo, cin, w, bh, cols);
+            // SAFETY: dst is [rows, cout] with row stride 1 and column stride rows
+            // (inside dw); lhs cols [len, rows] read as its transpose [rows, len]
+            // (row stride 1, column stride rows); rhs gb's pixels oh0·w .. oh0·w +
+            // len of each output channel read as [len, cout] (row stride 1, column
+            // stride hw). Every index stays inside the slices; dst aliases neither.
+            unsafe {
+                gemm::gemm(
+                    rows,
+                    cout,
+                    len,
+                    dw.as_mut_ptr(),
+                    rows as isize,
+                    1,
+                    true,
+                    cols.as_ptr(),
+                    rows as isize,
+                    1,
+                    gb.as_ptr().add(oh0 * w),
+                    hw as isize,
+                    1,
+                    1.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                );
             }
-            (dw, db)
-        })
-        .collect();
-    let mut parts = partials.into_iter();
-    let (mut dw, mut db) = parts
-        .next()
-        .unwrap_or_else(|| (vec![0.0; cout * rows], vec![0.0; cout]));
-    for (pw, pb) in parts {
-        dw.iter_mut().zip(&pw).for_each(|(a, b)| *a += b);
-        db.iter_mut().zip(&pb).for_each(|(a, b)| *a += b);
-    }
+        }
+        for (acc, row) in db.iter_mut().zip(gb.chunks_exact(hw)) {
+            *acc += row.iter().sum::<f32>();
+        }
+    });
     // [cout, t, ci] → [cout, ci, t].
     let mut out = vec![0f32; cout * rows];
     for (src, dst) in dw.chunks_exact(rows).zip(out.chunks_exact_mut(rows)) {
@@ -314,6 +299,42 @@ pub(crate) fn param_grads_f32(x: &[f32], g: &[f32], d: Dims) -> (Vec<f32>, Vec<f
         }
     }
     (out, db)
+}
+
+/// The weight and bias gradients of a conv, accumulated over the images `0..n`: the images are
+/// split into one contiguous run per thread; each run gets zeroed `dw` (`dw_len`) and `db`
+/// (`db_len`) accumulators and its own `scratch()`, `accumulate(image, scratch, dw, db)` adds
+/// each image, and the runs' accumulators are summed in run order.
+pub(super) fn sum_over_image_runs<S>(
+    n: usize,
+    dw_len: usize,
+    db_len: usize,
+    scratch: impl Fn() -> S + Sync,
+    accumulate: impl Fn(usize, &mut S, &mut [f32], &mut [f32]) + Sync,
+) -> (Vec<f32>, Vec<f32>) {
+    let threads = rayon::current_num_threads().max(1);
+    let per_thread = n.div_ceil(threads).max(1);
+    let partials: Vec<(Vec<f32>, Vec<f32>)> = (0..n)
+        .collect::<Vec<_>>()
+        .par_chunks(per_thread)
+        .map(|images| {
+            let (mut dw, mut db) = (vec![0f32; dw_len], vec![0f32; db_len]);
+            let mut s = scratch();
+            for &b in images {
+                accumulate(b, &mut s, &mut dw, &mut db);
+            }
+            (dw, db)
+        })
+        .collect();
+    let mut parts = partials.into_iter();
+    let (mut dw, mut db) = parts
+        .next()
+        .unwrap_or_else(|| (vec![0.0; dw_len], vec![0.0; db_len]));
+    for (pw, pb) in parts {
+        dw.iter_mut().zip(&pw).for_each(|(a, b)| *a += b);
+        db.iter_mut().zip(&pb).for_each(|(a, b)| *a += b);
+    }
+    (dw, db)
 }
 
 /// `halo [(bh + 2)·(W + 2), Cin]`: rows `oh0 − 1 .. oh0 + bh + 1` of `x [Cin, H, W]`,

@@ -16,11 +16,13 @@ mod flex;
 mod tracked;
 pub mod up;
 
-use burn::backend::{backend_extension, tensor::FloatTensor, Backend, Dispatch, DispatchDevice};
+use burn::backend::{backend_extension, tensor::FloatTensor, Backend, Dispatch};
 use burn::nn::conv::Conv2d;
 use burn::nn::PaddingConfig2d;
 use burn::prelude::*;
 use burn::tensor::ops::ConvOptions;
+
+use crate::device::on_flex;
 
 /// A conv of 3x3 kernels, stride 1, padding 1 and one group, with a bias.
 #[backend_extension(Flex, Autodiff)]
@@ -71,15 +73,6 @@ pub fn conv3x3_forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         bias.val().into_dispatch(),
     );
     Tensor::from_dispatch(y)
-}
-
-/// Whether `device` is the Flex CPU backend, with or without autodiff.
-#[allow(unreachable_patterns)] // only Flex exists in builds without a GPU backend
-pub(crate) fn on_flex(device: &Device) -> bool {
-    matches!(
-        device.clone().inner().as_dispatch(),
-        DispatchDevice::Flex(_)
-    )
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use burn::backend::{backend_extension, tensor::FloatTensor, Backend, Dispatch};
 use burn::nn::BatchNorm;
 use burn::prelude::*;
 
-use super::conv::on_flex;
+use crate::device::on_flex;
 
 /// Batch normalisation of `[N, C, ...]` with batch statistics.
 #[backend_extension(Flex, Autodiff)]

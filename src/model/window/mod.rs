@@ -16,7 +16,7 @@ use burn::prelude::*;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 
-use super::conv::on_flex;
+use crate::device::on_flex;
 
 /// A separable "valid" filter of every plane with the same 1-D taps along rows and columns.
 #[backend_extension(Flex, Autodiff)]

@@ -9,7 +9,7 @@ use burn::backend::Flex;
 use burn::tensor::{DType, TensorData};
 use rayon::prelude::*;
 
-use super::super::flex::{dims4, Dims, SharedOut};
+use super::super::flex::{dims4, sum_over_image_runs, Dims, SharedOut};
 use super::{up_options, Up2x2Ops};
 
 /// Input pixels per band (whole rows; at least one row).
@@ -229,66 +229,46 @@ fn param_grads_f32(x: &[f32], g: &[f32], d: Dims) -> (Vec<f32>, Vec<f32>) {
     let Dims { n, cin, cout, h, w } = d;
     let (hw, j4) = (h * w, 4 * cout);
     let (band_rows, nbands) = bands(h, w);
-    let threads = rayon::current_num_threads().max(1);
-    let per_thread = n.div_ceil(threads).max(1);
-    let partials: Vec<(Vec<f32>, Vec<f32>)> = (0..n)
-        .collect::<Vec<_>>()
-        .par_chunks(per_thread)
-        .map(|images| {
-            let mut dw = vec![0f32; cin * j4];
-            let mut db = vec![0f32; cout];
-            let mut gp = vec![0f32; band_rows * w * j4];
-            for &b in images {
-                let xb = &x[b * cin * hw..(b + 1) * cin * hw];
-                let gb = &g[b * j4 * hw..(b + 1) * j4 * hw];
-                for band in 0..nbands {
-                    let i0 = band * band_rows;
-                    let len = band_rows.min(h - i0) * w;
-                    gather_by_pixel(gb, cout, w, i0, len, &mut gp);
-                    // SAFETY: dst dWᵀ [j4, cin] is dw [cin, j4] row-major: row stride 1,
-                    // column stride j4; lhs gp [j4, len] has row stride 1, column stride j4;
-                    // rhs x[b, :, i0·w ..] read as [len, cin]: row stride 1, column stride
-                    // hw. Every index stays inside the slices; dst aliases neither input.
-                    unsafe {
-                        gemm::gemm(
-                            j4,
-                            cin,
-                            len,
-                            dw.as_mut_ptr(),
-                            j4 as isize,
-                            1,
-                            true,
-                            gp.as_ptr(),
-                            j4 as isize,
-                            1,
-                            xb.as_ptr().add(i0 * w),
-                            hw as isize,
-                            1,
-                            1.0,
-                            1.0,
-                            false,
-                            false,
-                            false,
-                            gemm::Parallelism::None,
-                        );
-                    }
-                }
-                for (acc, plane) in db.iter_mut().zip(gb.chunks_exact(4 * hw)) {
-                    *acc += plane.iter().sum::<f32>();
-                }
+    let scratch = || vec![0f32; band_rows * w * j4];
+    sum_over_image_runs(n, cin * j4, cout, scratch, |b, gp, dw, db| {
+        let xb = &x[b * cin * hw..(b + 1) * cin * hw];
+        let gb = &g[b * j4 * hw..(b + 1) * j4 * hw];
+        for band in 0..nbands {
+            let i0 = band * band_rows;
+            let len = band_rows.min(h - i0) * w;
+            gather_by_pixel(gb, cout, w, i0, len, gp);
+            // SAFETY: dst dWᵀ [j4, cin] is dw [cin, j4] row-major: row stride 1,
+            // column stride j4; lhs gp [j4, len] has row stride 1, column stride j4;
+            // rhs x[b, :, i0·w ..] read as [len, cin]: row stride 1, column stride
+            // hw. Every index stays inside the slices; dst aliases neither input.
+            unsafe {
+                gemm::gemm(
+                    j4,
+                    cin,
+                    len,
+                    dw.as_mut_ptr(),
+                    j4 as isize,
+                    1,
+                    true,
+                    gp.as_ptr(),
+                    j4 as isize,
+                    1,
+                    xb.as_ptr().add(i0 * w),
+                    hw as isize,
+                    1,
+                    1.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                );
             }
-            (dw, db)
-        })
-        .collect();
-    let mut parts = partials.into_iter();
-    let (mut dw, mut db) = parts
-        .next()
-        .unwrap_or_else(|| (vec![0.0; cin * j4], vec![0.0; cout]));
-    for (pw, pb) in parts {
-        dw.iter_mut().zip(&pw).for_each(|(a, b)| *a += b);
-        db.iter_mut().zip(&pb).for_each(|(a, b)| *a += b);
-    }
-    (dw, db)
+        }
+        for (acc, plane) in db.iter_mut().zip(gb.chunks_exact(4 * hw)) {
+            *acc += plane.iter().sum::<f32>();
+        }
+    })
 }
 
 /// `gp [4·Cout, len]` column-major (`gp[q·4·Cout + j]`): the output gradient of image `gb [Cout,

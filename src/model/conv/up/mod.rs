@@ -16,7 +16,7 @@ use burn::nn::conv::ConvTranspose2d;
 use burn::prelude::*;
 use burn::tensor::ops::ConvTransposeOptions;
 
-use super::on_flex;
+use crate::device::on_flex;
 
 /// A transposed conv of 2x2 kernels, stride 2, no padding, one group, with a bias.
 #[backend_extension(Flex, Autodiff)]
