@@ -2,22 +2,25 @@
 //! labels (SPEC §5, §7). For a single model: per-scale z-normalisation statistics from the
 //! validation normal images, the top-k chosen by CutPaste-val AUROC, the working resolution
 //! chosen among candidates the same way, and the decision threshold. For an ensemble: the
-//! threshold on the fused score of the members' common validation set. Both use one threshold
-//! rule, [`choose_threshold`].
+//! threshold on the fused score of the members' common validation set ([`ensemble`]). Both use
+//! one threshold rule, [`choose_threshold`] ([`threshold`]).
 
 use burn::prelude::*;
 
+mod ensemble;
+mod threshold;
 pub mod val_maps;
 
+pub use ensemble::{calibrate_ensemble, calibrate_ensemble_and_save};
+pub use threshold::{choose_threshold, ThresholdChoice, THRESHOLD_RULE};
+
 use crate::data::anomaly::blend::SoftBlendConfig;
-use crate::data::anomaly::cutpaste::{build_val_set, CutPasteConfig};
+use crate::data::anomaly::cutpaste::CutPasteConfig;
 use crate::data::split::Split;
-use crate::detector::ensemble::{Ensemble, EnsembleCalibration};
 use crate::detector::single::TrainedModel;
-use crate::detector::Scorer;
-use crate::error::{fail, fail_file, Context, Result};
+use crate::error::{fail, Context, Result};
 use crate::image::{ChwImage, Size};
-use crate::metrics::{auroc, f1_at, youden_threshold, F1Max};
+use crate::metrics::auroc;
 use crate::model::unet::UNetConfig;
 use crate::model::Networks;
 use crate::score::fuse::{fuse, image_score, mean_std, ScaleStats};
@@ -30,33 +33,6 @@ use crate::score::{score_filter_for, ErrorMaps, Normalization, ScoringConfig};
 use crate::util::fs::write_json_atomic;
 use crate::util::progress::Progress;
 use val_maps::{chunk_len, Group, ValMaps, ValSamples};
-
-/// How the decision threshold is chosen (documented in the README).
-pub const THRESHOLD_RULE: &str = "Youden threshold on the CutPaste validation set (validation normal images vs their CutPaste and scar copies): the validation score with the largest TPR − FPR, whatever the share of anomalies";
-
-/// A decision threshold and how the validation set fares at it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ThresholdChoice {
-    /// Anomalous when score ≥ threshold.
-    pub threshold: f64,
-    /// F1 / precision / recall on the validation set at the threshold.
-    pub at_threshold: F1Max,
-}
-
-/// THE threshold rule, for single models and ensembles alike ([`THRESHOLD_RULE`]): the
-/// threshold of the largest Youden's J (TPR − FPR) of the validation scores (`labels`: 0
-/// normal, 1 synthetic anomaly). Not F1: the validation set holds six synthetic anomalies per
-/// normal image, and F1 at that share of anomalies accepts many false alarms for a few more
-/// hits (on bottle it flagged 48 % of the validation normals and 70 % of the test normals); J
-/// weighs the two error rates alike whatever the share, as a reject gate on a line needs.
-pub fn choose_threshold(scores: &[f64], labels: &[u8]) -> Result<ThresholdChoice> {
-    let threshold = youden_threshold(scores, labels)
-        .context("the threshold needs validation normal images and anomalies")?;
-    Ok(ThresholdChoice {
-        threshold,
-        at_threshold: f1_at(scores, labels, threshold),
-    })
-}
 
 /// The validation data a calibration uses: the normal validation images (any size; they are
 /// resized to the working resolution) and how to make their CutPaste / scar copies and soft
@@ -544,98 +520,4 @@ pub fn calibrate_and_save(
     let profile = calibrate_best(model, candidates, progress)?;
     write_json_atomic(&model.profile_path(), &profile)?;
     Ok(profile)
-}
-
-/// Calibrates an ensemble's fused score on the members' common validation set (CutPaste copies
-/// made at the largest member working resolution, as a single model's calibration makes them at
-/// its own), with the threshold rule of single models. Fails when the members' splits differ.
-pub fn calibrate_ensemble(
-    ensemble: &Ensemble,
-    progress: &dyn Progress,
-) -> Result<EnsembleCalibration> {
-    let first = &ensemble.members[0].model;
-    let split = Split::load(&first.run.split())?;
-    for m in &ensemble.members[1..] {
-        let other = Split::load(&m.model.run.split())?;
-        if (&other.train, &other.val) != (&split.train, &split.val) {
-            fail_file!(
-                ensemble.path,
-                "members {} and {} were trained on different train/val splits; the ensemble threshold needs their common validation set (train members with one split seed, e.g. `reconad ensemble train`)",
-                first.run.root.display(),
-                m.model.run.root.display()
-            );
-        }
-    }
-    let images = first.val_images(Some(ensemble.max_working_size()))?;
-    let val_set = build_val_set(
-        &images,
-        &first.config.train.cutpaste,
-        first.config.train.seed,
-    );
-    let labels: Vec<u8> = val_set.iter().map(|s| s.label).collect();
-    progress.start("calibrating", val_set.len() as u64);
-    let mut fused = Vec::with_capacity(val_set.len());
-    let mut per_member: Vec<Vec<f64>> = vec![Vec::new(); ensemble.members.len()];
-    for part in val_set.chunks(8) {
-        let imgs: Vec<ChwImage> = part.iter().map(|s| s.image.clone()).collect();
-        for s in ensemble.score(imgs)? {
-            fused.push(s.score);
-            for (all, v) in per_member.iter_mut().zip(&s.member_scores) {
-                all.push(*v);
-            }
-        }
-        progress.advance(part.len() as u64);
-    }
-    progress.finish();
-    let threshold = choose_threshold(&fused, &labels)?;
-    Ok(EnsembleCalibration {
-        threshold: threshold.threshold,
-        threshold_rule: THRESHOLD_RULE.to_string()
-            + ", on the fused z-scores of the members' common validation set",
-        val_auroc: auroc(&fused, &labels).context("validation AUROC needs both classes")?,
-        member_val_auroc: per_member
-            .iter()
-            .map(|s| auroc(s, &labels).unwrap_or(f64::NAN))
-            .collect(),
-        val_f1: threshold.at_threshold,
-        val_normal: labels.iter().filter(|&&l| l == 0).count(),
-        val_anomalous: labels.iter().filter(|&&l| l != 0).count(),
-    })
-}
-
-/// [`calibrate_ensemble`], saved into the ensemble's definition file (atomically).
-pub fn calibrate_ensemble_and_save(
-    ensemble: &mut Ensemble,
-    progress: &dyn Progress,
-) -> Result<EnsembleCalibration> {
-    let calibration = calibrate_ensemble(ensemble, progress)?;
-    ensemble.def.calibration = Some(calibration.clone());
-    write_json_atomic(&ensemble.path, &ensemble.def)?;
-    Ok(calibration)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::metrics::f1_max;
-
-    #[test]
-    fn the_threshold_rule_is_the_youden_validation_score() {
-        let scores = [0.1, 0.2, 0.3, 0.35, 0.4, 0.9];
-        let labels = [0, 0, 0, 1, 0, 1];
-        let t = choose_threshold(&scores, &labels).unwrap();
-        // J: at 0.35 TPR 1, FPR 1/4 (0.75); at 0.9 TPR 1/2, FPR 0 (0.5).
-        assert_eq!(t.threshold, 0.35);
-        assert!((t.at_threshold.f1 - 0.8).abs() < 1e-12, "{t:?}");
-        // Ten anomalies, two normals: F1 takes 0.4 (one more hit for half the normals flagged),
-        // J does not.
-        let scores = [
-            0.1, 0.45, 0.4, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0,
-        ];
-        let labels = [0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1];
-        assert_eq!(f1_max(&scores, &labels).unwrap().threshold, 0.4);
-        assert_eq!(choose_threshold(&scores, &labels).unwrap().threshold, 0.6);
-        assert!(choose_threshold(&[0.1, 0.2], &[0, 0]).is_err());
-        assert!(choose_threshold(&[0.1, 0.2], &[1, 1]).is_err());
-    }
 }
