@@ -12,6 +12,7 @@ use burn::tensor::activation::sigmoid;
 use serde::{Deserialize, Serialize};
 
 use super::conv::up::up2x2_forward;
+use super::pool::max_pool2x2;
 use super::unet::{init_seeded_with, ConvBlock, Norm};
 use crate::error::ModelError;
 
@@ -109,7 +110,7 @@ impl SegHead {
         for enc in &self.encoders {
             x = enc.forward(x);
             skips.push(x.clone());
-            x = self.pool.forward(x);
+            x = max_pool2x2(&self.pool, x);
         }
         x = self.bottleneck.forward(x);
         for (up, dec) in self.ups.iter().zip(&self.decoders) {

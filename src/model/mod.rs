@@ -6,6 +6,7 @@ pub mod conv;
 pub mod head;
 pub mod loss;
 pub mod norm;
+pub mod pool;
 #[cfg(test)]
 mod test_data;
 pub mod unet;

@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 use super::activation::leaky_relu;
 use super::conv::conv3x3_forward;
 use super::conv::up::up2x2_forward;
-use super::norm::batch_norm;
+use super::norm::conv_batch_norm;
+use super::pool::max_pool2x2;
 use crate::error::ModelError;
 use crate::image::Size;
 
@@ -258,16 +259,12 @@ impl ConvBlock {
 
     /// `[N, cin, H, W]` → `[N, cout, H, W]`.
     pub(crate) fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut x = conv3x3_forward(&self.conv1, x);
-        if let Some(n) = &self.norm1 {
-            x = batch_norm(n, x);
-        }
-        x = leaky_relu(x, self.slope);
-        x = conv3x3_forward(&self.conv2, x);
-        if let Some(n) = &self.norm2 {
-            x = batch_norm(n, x);
-        }
-        leaky_relu(x, self.slope)
+        let conv_norm = |conv: &Conv2d, norm: &Option<BatchNorm>, x| match norm {
+            Some(n) => conv_batch_norm(conv, n, x),
+            None => conv3x3_forward(conv, x),
+        };
+        let x = leaky_relu(conv_norm(&self.conv1, &self.norm1, x), self.slope);
+        leaky_relu(conv_norm(&self.conv2, &self.norm2, x), self.slope)
     }
 }
 
@@ -292,7 +289,7 @@ impl UNet {
         for enc in &self.encoders {
             x = enc.forward(x);
             skips.push(x.clone());
-            x = self.pool.forward(x);
+            x = max_pool2x2(&self.pool, x);
         }
         x = self.bottleneck.forward(x);
         for (i, (up, dec)) in self.ups.iter().zip(&self.decoders).enumerate() {

@@ -11,6 +11,9 @@
 
 mod autodiff;
 mod flex;
+mod fold;
+
+pub use fold::conv_batch_norm;
 
 use burn::backend::{backend_extension, tensor::FloatTensor, Backend, Dispatch};
 use burn::nn::BatchNorm;
