@@ -3,9 +3,8 @@
 //! Decoding from files is the data layer's job (`data::image_io`).
 
 pub mod filter;
+pub mod resize;
 
-use image::imageops::FilterType;
-use image::{ImageBuffer, Luma};
 use serde::{Deserialize, Serialize};
 
 /// Width and height of an image or map, in pixels.
@@ -98,10 +97,8 @@ impl ChwImage {
         self.data[(c * self.height + y) * self.width + x]
     }
 
-    /// Resized copy (triangle filter, anti-aliased when shrinking). Values of any range are
-    /// kept: `image`'s resize clamps `f32` pixels to [0, 1], so a plane outside that range
-    /// (anomaly maps, z-scores) is mapped into it and back; the triangle filter's weights are
-    /// non-negative, so every output is a convex combination of inputs and nothing is clipped.
+    /// Resized copy (triangle filter, anti-aliased when shrinking; [`resize`]). Values of any
+    /// range are kept (anomaly maps, z-scores): nothing is clamped.
     pub fn resized(&self, size: Size) -> ChwImage {
         if size == self.size() {
             return self.clone();
@@ -110,20 +107,7 @@ impl ChwImage {
         let mut data = Vec::with_capacity(self.channels * size.area());
         for c in 0..self.channels {
             let values = &self.data[c * plane..(c + 1) * plane];
-            let unit = UnitRange::of(values);
-            let src: ImageBuffer<Luma<f32>, Vec<f32>> = ImageBuffer::from_raw(
-                self.width as u32,
-                self.height as u32,
-                values.iter().map(|&v| unit.to_unit(v)).collect(),
-            )
-            .expect("plane has width*height values");
-            let dst = image::imageops::resize(
-                &src,
-                size.width as u32,
-                size.height as u32,
-                FilterType::Triangle,
-            );
-            data.extend(dst.into_raw().into_iter().map(|v| unit.back(v)));
+            data.extend(resize::resize_plane(values, self.size(), size));
         }
         ChwImage {
             channels: self.channels,
@@ -158,40 +142,6 @@ impl ChwImage {
             width,
             data,
         }
-    }
-}
-
-/// An affine map of a plane's finite value range `[lo, lo + span]` onto [0, 1] and back (the
-/// identity when the plane already lies in [0, 1]).
-#[derive(Debug, Clone, Copy)]
-struct UnitRange {
-    lo: f32,
-    span: f32,
-}
-
-impl UnitRange {
-    fn of(values: &[f32]) -> Self {
-        let (lo, hi) = values
-            .iter()
-            .filter(|v| v.is_finite())
-            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
-                (lo.min(v), hi.max(v))
-            });
-        if lo >= 0.0 && hi <= 1.0 || lo > hi {
-            return Self { lo: 0.0, span: 1.0 };
-        }
-        Self {
-            lo,
-            span: (hi - lo).max(f32::MIN_POSITIVE),
-        }
-    }
-
-    fn to_unit(self, v: f32) -> f32 {
-        (v - self.lo) / self.span
-    }
-
-    fn back(self, u: f32) -> f32 {
-        u * self.span + self.lo
     }
 }
 
