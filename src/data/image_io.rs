@@ -5,8 +5,7 @@
 
 use std::path::Path;
 
-use image::imageops::FilterType;
-use image::{DynamicImage, ImageBuffer, ImageReader, Luma, Rgb};
+use image::{DynamicImage, ImageBuffer, ImageReader, Rgb};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -143,45 +142,45 @@ pub fn probe(path: &Path) -> Result<ImageInfo> {
 /// Converts a decoded image to a CHW buffer with `channels` channels (1 or 3), resized to
 /// `size` with a triangle (bilinear, anti-aliased) filter when given.
 pub fn to_chw(image: &DynamicImage, channels: usize, size: Option<Size>) -> ChwImage {
-    let size = size.map(|s| (s.width as u32, s.height as u32));
-    match channels {
-        1 => {
-            let mut gray: ImageBuffer<Luma<f32>, Vec<f32>> = image.to_luma32f();
-            if let Some((w, h)) = size.filter(|&s| s != gray.dimensions()) {
-                gray = image::imageops::resize(&gray, w, h, FilterType::Triangle);
+    let (width, height) = (image.width() as usize, image.height() as usize);
+    let plane = width * height;
+    let data = match (channels, image) {
+        (1, _) => image
+            .to_luma32f()
+            .into_raw()
+            .into_iter()
+            .map(|v| v.clamp(0.0, 1.0))
+            .collect(),
+        // 8-bit RGB (most PNGs and JPEGs): straight into planes, one pass.
+        (_, DynamicImage::ImageRgb8(rgb)) => {
+            let mut data = vec![0.0f32; 3 * plane];
+            for (i, px) in rgb.pixels().enumerate() {
+                for c in 0..3 {
+                    data[c * plane + i] = f32::from(px.0[c]) / 255.0;
+                }
             }
-            let (w, h) = gray.dimensions();
-            ChwImage {
-                channels: 1,
-                height: h as usize,
-                width: w as usize,
-                data: gray
-                    .into_raw()
-                    .into_iter()
-                    .map(|v| v.clamp(0.0, 1.0))
-                    .collect(),
-            }
+            data
         }
         _ => {
-            let mut rgb: ImageBuffer<Rgb<f32>, Vec<f32>> = image.to_rgb32f();
-            if let Some((w, h)) = size.filter(|&s| s != rgb.dimensions()) {
-                rgb = image::imageops::resize(&rgb, w, h, FilterType::Triangle);
-            }
-            let (w, h) = rgb.dimensions();
-            let plane = (w * h) as usize;
+            let rgb: ImageBuffer<Rgb<f32>, Vec<f32>> = image.to_rgb32f();
             let mut data = vec![0.0f32; 3 * plane];
             for (i, px) in rgb.pixels().enumerate() {
                 for c in 0..3 {
                     data[c * plane + i] = px.0[c].clamp(0.0, 1.0);
                 }
             }
-            ChwImage {
-                channels: 3,
-                height: h as usize,
-                width: w as usize,
-                data,
-            }
+            data
         }
+    };
+    let chw = ChwImage {
+        channels: if channels == 1 { 1 } else { 3 },
+        height,
+        width,
+        data,
+    };
+    match size {
+        Some(size) => chw.resized(size),
+        None => chw,
     }
 }
 
@@ -279,4 +278,45 @@ pub fn check_mask_size(
         image_w: image_size.0,
         image_h: image_size.1,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The planes of the `image` crate's own conversion to f32.
+    fn reference_planes(image: &DynamicImage) -> Vec<f32> {
+        let rgb = image.to_rgb32f();
+        let plane = (rgb.width() * rgb.height()) as usize;
+        let mut data = vec![0.0; 3 * plane];
+        for (i, px) in rgb.pixels().enumerate() {
+            for c in 0..3 {
+                data[c * plane + i] = px.0[c];
+            }
+        }
+        data
+    }
+
+    /// 8-bit RGB takes the direct path and 16-bit the generic one; both equal the `image`
+    /// crate's own conversion to f32, and gray converts as before.
+    #[test]
+    fn to_chw_equals_the_image_crates_conversion() {
+        let rgb = image::RgbImage::from_fn(5, 3, |x, y| {
+            image::Rgb([
+                (x * 50) as u8,
+                (y * 100 + 7) as u8,
+                (x * y * 17 + 255 - x) as u8,
+            ])
+        });
+        let decoded = DynamicImage::ImageRgb8(rgb);
+        let chw = to_chw(&decoded, 3, None);
+        assert_eq!((chw.channels, chw.width, chw.height), (3, 5, 3));
+        assert_eq!(chw.data, reference_planes(&decoded));
+        let wide = DynamicImage::ImageRgb16(decoded.to_rgb16());
+        assert_eq!(to_chw(&wide, 3, None).data, reference_planes(&wide));
+        let gray = to_chw(&decoded, 1, None);
+        assert_eq!(gray.data, decoded.to_luma32f().into_raw());
+        let small = to_chw(&decoded, 3, Some(Size::new(2, 2)));
+        assert_eq!((small.width, small.height), (2, 2));
+    }
 }
