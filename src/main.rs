@@ -2,6 +2,12 @@
 
 mod cli;
 
+/// mimalloc keeps freed memory for reuse a little while: the CPU kernels allocate and free
+/// activation buffers of tens of MB per layer, which glibc hands back to the kernel at once, so
+/// every layer paid page faults again (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     cli::main()
 }
