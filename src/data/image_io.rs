@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use image::{DynamicImage, ImageBuffer, ImageReader, Rgb};
+use image::{DynamicImage, ImageReader};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -152,25 +152,17 @@ pub fn to_chw(image: &DynamicImage, channels: usize, size: Option<Size>) -> ChwI
             .map(|v| v.clamp(0.0, 1.0))
             .collect(),
         // 8-bit RGB (most PNGs and JPEGs): straight into planes, one pass.
-        (_, DynamicImage::ImageRgb8(rgb)) => {
-            let mut data = vec![0.0f32; 3 * plane];
-            for (i, px) in rgb.pixels().enumerate() {
-                for c in 0..3 {
-                    data[c * plane + i] = f32::from(px.0[c]) / 255.0;
-                }
-            }
-            data
-        }
-        _ => {
-            let rgb: ImageBuffer<Rgb<f32>, Vec<f32>> = image.to_rgb32f();
-            let mut data = vec![0.0f32; 3 * plane];
-            for (i, px) in rgb.pixels().enumerate() {
-                for c in 0..3 {
-                    data[c * plane + i] = px.0[c].clamp(0.0, 1.0);
-                }
-            }
-            data
-        }
+        (_, DynamicImage::ImageRgb8(rgb)) => rgb_planes(
+            rgb.pixels().map(|px| px.0.map(|v| f32::from(v) / 255.0)),
+            plane,
+        ),
+        _ => rgb_planes(
+            image
+                .to_rgb32f()
+                .pixels()
+                .map(|px| px.0.map(|v| v.clamp(0.0, 1.0))),
+            plane,
+        ),
     };
     let chw = ChwImage {
         channels: if channels == 1 { 1 } else { 3 },
@@ -182,6 +174,17 @@ pub fn to_chw(image: &DynamicImage, channels: usize, size: Option<Size>) -> ChwI
         Some(size) => chw.resized(size),
         None => chw,
     }
+}
+
+/// The three planes (`3 × plane` values) of RGB pixels given in row-major order.
+fn rgb_planes(pixels: impl Iterator<Item = [f32; 3]>, plane: usize) -> Vec<f32> {
+    let mut data = vec![0.0f32; 3 * plane];
+    for (i, px) in pixels.enumerate() {
+        for (c, v) in px.into_iter().enumerate() {
+            data[c * plane + i] = v;
+        }
+    }
+    data
 }
 
 /// Decodes `path` into a CHW buffer with `channels` channels, optionally resized.
@@ -284,7 +287,8 @@ pub fn check_mask_size(
 mod tests {
     use super::*;
 
-    /// The planes of the `image` crate's own conversion to f32.
+    /// The planes of the `image` crate's own conversion to f32 (written out here, independent
+    /// of `rgb_planes`).
     fn reference_planes(image: &DynamicImage) -> Vec<f32> {
         let rgb = image.to_rgb32f();
         let plane = (rgb.width() * rgb.height()) as usize;
