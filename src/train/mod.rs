@@ -1,18 +1,20 @@
 //! Training (SPEC §4): a U-Net autoencoder fitted on the normal training images of a data set,
 //! minus a seeded validation split, into a run directory it owns ([`run_dir`]): settings
-//! ([`config`]), the loop ([`trainer`]), the CutPaste-val early stopping ([`validate`]) and
-//! resumable checkpoints ([`checkpoint`]); optionally a second stage, the discriminative head
+//! ([`config`], read from files by [`config_file`]), the loop ([`trainer`]), the CutPaste-val
+//! early stopping ([`validate`]) and resumable checkpoints ([`checkpoint`]); optionally a second stage, the discriminative head
 //! ([`head`]). Training knows nothing of scoring or evaluation;
 //! `pipeline::train_and_calibrate` calibrates a finished run.
 
 pub mod checkpoint;
 pub mod config;
+pub mod config_file;
 pub mod head;
 pub mod run_dir;
 pub mod trainer;
 pub mod validate;
 
-pub use config::{load_config_file, KeepWeights, LrSchedule, OptimizerConfig, TrainConfig};
+pub use config::{KeepWeights, LrSchedule, OptimizerConfig, TrainConfig};
+pub use config_file::load_config_file;
 pub use run_dir::{DataRef, RunConfig, RunDir, TrainState};
 pub use trainer::{resume, train_new};
 

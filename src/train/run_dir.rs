@@ -9,7 +9,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::config::{fill_legacy_run_fields, KeepWeights, TrainConfig};
+use super::config::{KeepWeights, TrainConfig};
+use super::config_file::fill_legacy_run_fields;
 use crate::data::augment::Corruption;
 use crate::data::folder::{open_folder, FolderSpec};
 use crate::data::mvtec::open_category;
