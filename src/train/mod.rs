@@ -1,8 +1,8 @@
 //! Training (SPEC §4): a U-Net autoencoder fitted on the normal training images of a data set,
 //! minus a seeded validation split, into a run directory it owns ([`run_dir`]): settings
 //! ([`config`], read from files by [`config_file`]), the loop ([`trainer`]), the CutPaste-val
-//! early stopping ([`validate`]) and resumable checkpoints ([`checkpoint`]); optionally a second stage, the discriminative head
-//! ([`head`]). Training knows nothing of scoring or evaluation;
+//! early stopping ([`validate`]) and resumable checkpoints ([`checkpoint`]); optionally a second
+//! stage, the discriminative head ([`head`]). Training knows nothing of scoring or evaluation;
 //! `pipeline::train_and_calibrate` calibrates a finished run.
 
 pub mod checkpoint;
