@@ -2,8 +2,8 @@
 //! labels (SPEC §5, §7). For a single model: per-scale z-normalisation statistics from the
 //! validation normal images, the top-k chosen by CutPaste-val AUROC, the working resolution
 //! chosen among candidates the same way, and the decision threshold. For an ensemble: the
-//! threshold on the fused score of the members' common validation set ([`ensemble`]). Both use
-//! one threshold rule, [`choose_threshold`] ([`threshold`]).
+//! threshold on the fused score of the members' common validation set (`ensemble`). Both use
+//! one threshold rule, [`choose_threshold`] (`threshold`).
 
 use burn::prelude::*;
 

@@ -33,7 +33,7 @@ pub struct OptimizerConfig {
     /// Adam ε.
     pub epsilon: f32,
     /// Learning-rate schedule over the epochs (a run's `config.json` without it: `constant`,
-    /// see [`fill_legacy_run_fields`]).
+    /// see `config_file::fill_legacy_run_fields`).
     pub schedule: LrSchedule,
 }
 

@@ -5,7 +5,7 @@
 //! masked select with its zero-filled partner backward per activation; in the training
 //! profile `mask_where` alone took ~10 % of the step (BENCHMARKS.md). [`LeakyReluOps`] is a
 //! burn backend extension: on Flex the forward is flex's fused `leaky_relu` and the backward one
-//! pass over the input and the output gradient ([`flex`]); under autodiff ([`autodiff`]) it is one
+//! pass over the input and the output gradient (`flex`); under autodiff (`autodiff`) it is one
 //! tracked op. Other backends (wgpu, CUDA) keep burn's `leaky_relu`.
 
 mod autodiff;

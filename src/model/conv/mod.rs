@@ -4,11 +4,11 @@
 //! burn-flex lowers a conv to im2col copies and GEMMs whose shapes fit its micro-kernel badly
 //! (the weight gradient is a forward conv with the batch and channel axes swapped: M = 9 of
 //! the AVX-512 kernel's 16 rows; BENCHMARKS.md, issue 11). [`Conv3x3Ops`] is a burn backend
-//! extension; on Flex ([`flex`]) the forward is an im2col of a band of whole rows per image and
+//! extension; on Flex (`flex`) the forward is an im2col of a band of whole rows per image and
 //! one GEMM per band written straight into the NCHW output, the input gradient is the same
 //! forward with the flipped, transposed kernel, and the weight and bias gradients are pixel-major
 //! im2col tiles and a GEMM of shape Cout x 9·Cin accumulated over the batch. Under autodiff
-//! ([`autodiff`]) the backward calls those. Every other backend (wgpu, CUDA) keeps burn's
+//! (`autodiff`) the backward calls those. Every other backend (wgpu, CUDA) keeps burn's
 //! `Conv2d`; the results equal burn's to float rounding (tests).
 
 mod autodiff;

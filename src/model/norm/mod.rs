@@ -3,7 +3,7 @@
 //! burn-flex has no `batch_norm_train` of its own: burn's generic one swaps the batch and channel
 //! axes and reshapes (a layout copy) for the mean, again for the variance, and its backward does
 //! the same for four per-channel sums (BENCHMARKS.md: `copy_2d_tiled` and the reductions, about
-//! 10 % of a training step). [`BatchNormOps`] on Flex ([`flex`]) reads each channel's planes in
+//! 10 % of a training step). [`BatchNormOps`] on Flex (`flex`) reads each channel's planes in
 //! place: one parallel pass for the statistics and one for the output; backward, one for the two
 //! sums and one for the input gradient. [`batch_norm`] keeps `BatchNorm::forward`'s contract:
 //! the training path only on an autodiff device with the layer's training flag on, and the

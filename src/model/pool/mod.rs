@@ -4,7 +4,7 @@
 //! output and bounds-checks every tap; in the SPEC §5 scoring profile it took ~7 % of the time
 //! (BENCHMARKS.md). [`MaxPool2x2Ops`] is a burn backend extension: on Flex a direct pass over
 //! pairs of rows, and a backward that finds each window's maximum again from the input instead
-//! of storing indices ([`flex`]); under autodiff ([`autodiff`]) one tracked op. Ties and NaN go
+//! of storing indices (`flex`); under autodiff (`autodiff`) one tracked op. Ties and NaN go
 //! where burn sends them (the first maximum in row-major order; a NaN wins). Other backends
 //! (wgpu, CUDA), and odd sides, keep burn's `MaxPool2d`.
 

@@ -6,7 +6,7 @@
 //! of a step than the U-Net's upsampling (BENCHMARKS.md). The window is the outer product of
 //! a 1-D Gaussian with itself, so [`WindowOps`] filters rows then columns (22 taps per pixel);
 //! its gradient is the adjoint, the same taps scattered back (a "full" filter), again in two
-//! 1-D passes ([`flex`]). Other backends keep burn's conv.
+//! 1-D passes (`flex`). Other backends keep burn's conv.
 
 mod autodiff;
 mod flex;

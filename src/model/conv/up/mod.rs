@@ -4,7 +4,7 @@
 //! Each input pixel feeds its own 2x2 block of the output, so the op is one GEMM per image:
 //! `P [H·W, 4·Cout] = Xᵀ [H·W, Cin] · W [Cin, 4·Cout]`, scattered into the output's blocks;
 //! the input gradient is the gathered output gradient times `Wᵀ`, and the weight gradient `X ·
-//! G` accumulated over the batch ([`flex`]). burn-flex lowers it as a general 3-D transposed conv
+//! G` accumulated over the batch (`flex`). burn-flex lowers it as a general 3-D transposed conv
 //! (about 6 % of a training step in the profile, BENCHMARKS.md). Other backends keep burn's
 //! `ConvTranspose2d`; the results equal burn's to float rounding (tests).
 
