@@ -7,10 +7,12 @@
 
 use burn::prelude::*;
 
+mod choice;
 mod ensemble;
 mod threshold;
 pub mod val_maps;
 
+pub use choice::{CandidateChoice, MapFamily};
 pub use ensemble::{calibrate_ensemble, calibrate_ensemble_and_save};
 pub use threshold::{choose_threshold, ThresholdChoice, THRESHOLD_RULE};
 
@@ -419,8 +421,9 @@ fn validation_source<'a>(model: &'a TrainedModel, images: &'a [ChwImage]) -> Val
     }
 }
 
-/// Calibrates every candidate and keeps the best by CutPaste-val AUROC (the first on ties); the
-/// profile lists every candidate's AUROC. Candidates that cut images into the same windows
+/// Calibrates every candidate and keeps the best by CutPaste-val AUROC (the first on ties), its
+/// heat maps drawn by its family's best localiser ([`CandidateChoice`]); the profile lists
+/// every candidate's AUROC. Candidates that cut images into the same windows
 /// share one model pass over the validation set ([`ValMaps`]).
 pub fn calibrate_best(
     model: &TrainedModel,
@@ -460,8 +463,7 @@ pub fn calibrate_candidates(
     let normalizations_differ = candidates
         .windows(2)
         .any(|w| w[0].normalization != w[1].normalization);
-    let mut best: Option<ScoringProfile> = None;
-    let mut best_pixel: Option<ScoringProfile> = None;
+    let mut choice = CandidateChoice::default();
     let mut tried = Vec::new();
     for config in candidates {
         let error = errors_differ.then_some(config.error);
@@ -485,29 +487,12 @@ pub fn calibrate_candidates(
                     ..c
                 }),
         );
-        let pixel = profile.val_pixel_auroc.unwrap_or(f64::NEG_INFINITY);
-        if best_pixel
-            .as_ref()
-            .is_none_or(|b| pixel > b.val_pixel_auroc.unwrap_or(f64::NEG_INFINITY))
-        {
-            best_pixel = Some(profile.clone());
-        }
-        if best
-            .as_ref()
-            .is_none_or(|b| profile.val_auroc > b.val_auroc)
-        {
-            best = Some(profile);
-        }
+        choice.offer(profile);
     }
-    let mut best = best.context("no scoring configuration to calibrate")?;
+    let mut best = choice
+        .finish()
+        .context("no scoring configuration to calibrate")?;
     best.working_size_auroc = tried;
-    // The anomaly map comes from the candidate that localises the pasted regions best, when
-    // that is another one than the candidate that ranks images best.
-    if let Some(pixel) = best_pixel {
-        if pixel.val_pixel_auroc > best.val_pixel_auroc {
-            best.heatmap = Some(Box::new(pixel));
-        }
-    }
     Ok(best)
 }
 
