@@ -27,11 +27,12 @@ pub struct HeadConfig {
 }
 
 impl Default for HeadConfig {
-    /// Widths 8-16-32-64, bottleneck 128: about a quarter of the small preset's multiplies.
+    /// Widths 16-32-64-128, bottleneck 256: the small preset's widths, every skip on (chosen
+    /// over 8-16-32-64 / 128 on validation, EXPERIMENTS.md Rounds 9–10).
     fn default() -> Self {
         Self {
-            widths: vec![8, 16, 32, 64],
-            bottleneck: 128,
+            widths: vec![16, 32, 64, 128],
+            bottleneck: 256,
         }
     }
 }
