@@ -64,14 +64,10 @@ impl CandidateChoice {
 
     /// The image winner, with [`ScoringProfile::heatmap`] set when another candidate of its
     /// family localises the validation anomalies better; `None` when nothing was offered.
-    pub fn finish(self) -> Option<ScoringProfile> {
-        let [reconstruction, head] = self.best_pixel;
+    pub fn finish(mut self) -> Option<ScoringProfile> {
         let mut best = self.best?;
-        let pixel = match MapFamily::of(best.config.error) {
-            MapFamily::Reconstruction => reconstruction,
-            MapFamily::Head => head,
-        };
-        if let Some(pixel) = pixel {
+        let family = MapFamily::of(best.config.error).index();
+        if let Some(pixel) = self.best_pixel[family].take() {
             if pixel_auroc(&pixel) > pixel_auroc(&best) {
                 best.heatmap = Some(Box::new(pixel));
             }

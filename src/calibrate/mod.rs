@@ -423,8 +423,8 @@ fn validation_source<'a>(model: &'a TrainedModel, images: &'a [ChwImage]) -> Val
 
 /// Calibrates every candidate and keeps the best by CutPaste-val AUROC (the first on ties), its
 /// heat maps drawn by its family's best localiser ([`CandidateChoice`]); the profile lists
-/// every candidate's AUROC. Candidates that cut images into the same windows
-/// share one model pass over the validation set ([`ValMaps`]).
+/// every candidate's AUROC. Candidates that cut images into the same windows share one model
+/// pass over the validation set ([`ValMaps`]).
 pub fn calibrate_best(
     model: &TrainedModel,
     candidates: Vec<ScoringConfig>,
