@@ -46,8 +46,9 @@ pub fn mean_std<'a>(maps: impl IntoIterator<Item = &'a [f32]>) -> (f64, f64) {
 
 /// Fuses one image's maps: z-normalisation per map (`stats` from validation, or the map's own
 /// statistics for [`Normalization::Image`], or per pixel for [`Normalization::Location`]: a
-/// scale without location statistics falls back to its global ones), element-wise max,
-/// Gaussian smoothing.
+/// scale without location statistics falls back to its global ones), element-wise max (within
+/// a scale, the mean of its kinds of map when [`super::ErrorMaps::fuses_by_mean`]), Gaussian
+/// smoothing. `scale_maps` and `stats` hold each scale's kinds of map in turn.
 pub fn fuse(
     scale_maps: &[Vec<f32>],
     stats: &[ScaleStats],
@@ -55,26 +56,45 @@ pub fn fuse(
     size: Size,
 ) -> Vec<f32> {
     let mut fused = vec![f32::NEG_INFINITY; size.area()];
-    for (s, map) in scale_maps.iter().enumerate() {
-        if config.normalization == Normalization::Location {
-            if let Some(location) = stats[s].location.as_ref().filter(|l| l.size == size) {
-                for (f, z) in fused.iter_mut().zip(location.normalise(map, config.eps)) {
-                    *f = f.max(z);
+    let kinds = config.error.kinds().len();
+    if config.error.fuses_by_mean() && kinds > 1 && scale_maps.len() % kinds == 0 {
+        let weight = 1.0 / kinds as f32;
+        for (maps, stats) in scale_maps.chunks(kinds).zip(stats.chunks(kinds)) {
+            let mut mean = vec![0.0f32; size.area()];
+            for (map, stats) in maps.iter().zip(stats) {
+                for (m, z) in mean.iter_mut().zip(z_map(map, stats, config, size)) {
+                    *m += weight * z;
                 }
-                continue;
+            }
+            for (f, m) in fused.iter_mut().zip(mean) {
+                *f = f.max(m);
             }
         }
-        let (mean, std) = match config.normalization {
-            Normalization::Validation | Normalization::Location => (stats[s].mean, stats[s].std),
-            Normalization::Image => mean_std([map.as_slice()]),
-        };
-        let scale = 1.0 / (std + config.eps);
-        for (f, &v) in fused.iter_mut().zip(map) {
-            let z = ((f64::from(v) - mean) * scale) as f32;
-            *f = f.max(z);
+    } else {
+        for (map, stats) in scale_maps.iter().zip(stats) {
+            for (f, z) in fused.iter_mut().zip(z_map(map, stats, config, size)) {
+                *f = f.max(z);
+            }
         }
     }
     gaussian_blur(&fused, size, config.sigma)
+}
+
+/// One map z-normalised as `config` says (see [`fuse`]).
+fn z_map(map: &[f32], stats: &ScaleStats, config: &ScoringConfig, size: Size) -> Vec<f32> {
+    if config.normalization == Normalization::Location {
+        if let Some(location) = stats.location.as_ref().filter(|l| l.size == size) {
+            return location.normalise(map, config.eps);
+        }
+    }
+    let (mean, std) = match config.normalization {
+        Normalization::Validation | Normalization::Location => (stats.mean, stats.std),
+        Normalization::Image => mean_std([map]),
+    };
+    let scale = 1.0 / (std + config.eps);
+    map.iter()
+        .map(|&v| ((f64::from(v) - mean) * scale) as f32)
+        .collect()
 }
 
 /// Image score of a fused map of `size`: mean of the top `top_k_percent` percent of the map
@@ -127,6 +147,44 @@ mod tests {
         let big = Size::square(8);
         assert_eq!(image_score(&peak, big, 0, 1.0), 9.0);
         assert!((image_score(&peak, big, 3, 1.0) - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn mean_fusion_averages_a_scales_kinds_and_takes_the_max_over_scales() {
+        let mut config = ScoringConfig::for_working_size(2);
+        config.windows = vec![1, 2];
+        config.sigma = 0.0;
+        config.error = crate::score::ErrorMaps::BothMean;
+        let stat = |window, kind, mean, std| ScaleStats {
+            window,
+            kind,
+            mean,
+            std,
+            location: None,
+        };
+        // Scale 1: squared then SSIM; scale 2 likewise.
+        let stats = [
+            stat(1, ErrorKind::Squared, 0.0, 1.0),
+            stat(1, ErrorKind::Ssim, 1.0, 2.0),
+            stat(2, ErrorKind::Squared, 0.0, 1.0),
+            stat(2, ErrorKind::Ssim, 0.0, 1.0),
+        ];
+        let maps = vec![
+            vec![4.0, 0.0, 2.0, 0.0],
+            vec![1.0, 9.0, 1.0, 1.0],
+            vec![0.0, 0.0, 0.0, 6.0],
+            vec![0.0, 0.0, 0.0, -2.0],
+        ];
+        let fused = fuse(&maps, &stats, &config, Size::square(2));
+        // Scale 1: (4 + 0) / 2, (0 + 4) / 2, (2 + 0) / 2, 0; scale 2: 0, 0, 0, (6 − 2) / 2.
+        let expect = [2.0f32, 2.0, 1.0, 2.0];
+        for (f, e) in fused.iter().zip(expect) {
+            assert!((f - e).abs() < 1e-5, "{fused:?}");
+        }
+        // The max of the same maps differs where one measure alone is high.
+        config.error = crate::score::ErrorMaps::Both;
+        let max = fuse(&maps, &stats, &config, Size::square(2));
+        assert!((max[0] - 4.0).abs() < 1e-5 && (max[1] - 4.0).abs() < 1e-5);
     }
 
     #[test]

@@ -58,6 +58,10 @@ pub enum ErrorMaps {
     Ssim,
     /// Both, each z-normalised on its own, fused by the same max.
     Both,
+    /// Both, each z-normalised on its own, fused by their mean: a pixel must look wrong to
+    /// both measures to score high, so a false alarm of one alone is halved.
+    #[serde(rename = "both-mean")]
+    BothMean,
     /// Multi-scale gradient-magnitude similarity error (RIAD/DRAEM): edges and texture, not
     /// brightness.
     Msgms,
@@ -74,7 +78,7 @@ impl ErrorMaps {
         match self {
             ErrorMaps::Squared => &[ErrorKind::Squared],
             ErrorMaps::Ssim => &[ErrorKind::Ssim],
-            ErrorMaps::Both => &[ErrorKind::Squared, ErrorKind::Ssim],
+            ErrorMaps::Both | ErrorMaps::BothMean => &[ErrorKind::Squared, ErrorKind::Ssim],
             ErrorMaps::Msgms => &[ErrorKind::Msgms],
             ErrorMaps::Head => &[ErrorKind::Head],
             ErrorMaps::HeadSsim => &[ErrorKind::Head, ErrorKind::Ssim],
@@ -84,6 +88,11 @@ impl ErrorMaps {
     /// Whether these maps need the discriminative head.
     pub fn needs_head(self) -> bool {
         self.kinds().contains(&ErrorKind::Head)
+    }
+
+    /// Whether a scale's kinds of map are fused by their mean (else by their max).
+    pub fn fuses_by_mean(self) -> bool {
+        self == ErrorMaps::BothMean
     }
 }
 
