@@ -57,7 +57,7 @@ pub fn fuse(
 ) -> Vec<f32> {
     let mut fused = vec![f32::NEG_INFINITY; size.area()];
     let kinds = config.error.kinds().len();
-    if config.error.fuses_by_mean() && kinds > 1 && scale_maps.len() % kinds == 0 {
+    if config.error.fuses_by_mean() && kinds > 1 && scale_maps.len().is_multiple_of(kinds) {
         let weight = 1.0 / kinds as f32;
         for (maps, stats) in scale_maps.chunks(kinds).zip(stats.chunks(kinds)) {
             let mut mean = vec![0.0f32; size.area()];
