@@ -1,13 +1,19 @@
 //! Which calibrated candidate scores images and which one draws the heat maps.
 //!
-//! Images: the highest CutPaste-val image AUROC (the first on ties). Heat maps: the highest
-//! validation pixel AUROC among the candidates of the image winner's family
-//! ([`MapFamily`]) — the synthetic pixel proxy ranks maps of one family like the real test
-//! sets do, but over-rates the head's maps against reconstruction maps (EXPERIMENTS.md, Rounds
-//! 7–10), so it is not asked to compare across families.
+//! Images: the highest CutPaste-val image AUROC (the first on ties). Heat maps: the image
+//! winner's own maps, unless another candidate of its family ([`MapFamily`]) localises the
+//! validation anomalies clearly better — by at least [`HEATMAP_MARGIN`] of validation pixel
+//! AUROC. A heat map sits beside the verdict it explains, so a second map is worth its
+//! disagreement with the score only when validation says so clearly. The synthetic pixel proxy
+//! over-rates the head's maps against reconstruction maps (EXPERIMENTS.md, Rounds 7–10), so it
+//! is not asked to compare across families.
 
 use crate::score::profile::ScoringProfile;
 use crate::score::ErrorMaps;
+
+/// Validation pixel AUROC by which a candidate of the image winner's family must beat the
+/// winner's own maps to draw the heat maps (EXPERIMENTS.md, Round 11).
+pub const HEATMAP_MARGIN: f64 = 0.005;
 
 /// The two families of anomaly map.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,12 +69,13 @@ impl CandidateChoice {
     }
 
     /// The image winner, with [`ScoringProfile::heatmap`] set when another candidate of its
-    /// family localises the validation anomalies better; `None` when nothing was offered.
+    /// family localises the validation anomalies better by [`HEATMAP_MARGIN`]; `None` when
+    /// nothing was offered.
     pub fn finish(mut self) -> Option<ScoringProfile> {
         let mut best = self.best?;
         let family = MapFamily::of(best.config.error).index();
         if let Some(pixel) = self.best_pixel[family].take() {
-            if pixel_auroc(&pixel) > pixel_auroc(&best) {
+            if pixel_auroc(&pixel) - pixel_auroc(&best) >= HEATMAP_MARGIN {
                 best.heatmap = Some(Box::new(pixel));
             }
         }
@@ -131,6 +138,7 @@ mod tests {
             ErrorMaps::Squared,
             ErrorMaps::Ssim,
             ErrorMaps::Both,
+            ErrorMaps::BothMean,
             ErrorMaps::Msgms,
         ] {
             assert_eq!(MapFamily::of(maps), MapFamily::Reconstruction, "{maps:?}");
@@ -143,12 +151,27 @@ mod tests {
     #[test]
     fn a_reconstruction_winner_keeps_reconstruction_heat_maps() {
         let chosen = choose(vec![
-            profile(ErrorMaps::Squared, 0.96, 0.980),
+            profile(ErrorMaps::Squared, 0.96, 0.970),
             profile(ErrorMaps::Ssim, 0.95, 0.982),
-            profile(ErrorMaps::HeadSsim, 0.93, 0.990),
+            profile(ErrorMaps::HeadSsim, 0.93, 0.995),
         ]);
         assert_eq!(chosen.config.error, ErrorMaps::Squared);
         assert_eq!(chosen.map_profile().config.error, ErrorMaps::Ssim);
+    }
+
+    #[test]
+    fn a_map_better_by_less_than_the_margin_leaves_the_winners_own_maps() {
+        let chosen = choose(vec![
+            profile(ErrorMaps::BothMean, 0.96, 0.980),
+            profile(ErrorMaps::Squared, 0.95, 0.980 + HEATMAP_MARGIN * 0.9),
+        ]);
+        assert_eq!(chosen.config.error, ErrorMaps::BothMean);
+        assert!(chosen.heatmap.is_none());
+        let chosen = choose(vec![
+            profile(ErrorMaps::BothMean, 0.96, 0.980),
+            profile(ErrorMaps::Squared, 0.95, 0.980 + HEATMAP_MARGIN * 1.1),
+        ]);
+        assert_eq!(chosen.map_profile().config.error, ErrorMaps::Squared);
     }
 
     #[test]

@@ -12,7 +12,7 @@ mod ensemble;
 mod threshold;
 pub mod val_maps;
 
-pub use choice::{CandidateChoice, MapFamily};
+pub use choice::{CandidateChoice, MapFamily, HEATMAP_MARGIN};
 pub use ensemble::{calibrate_ensemble, calibrate_ensemble_and_save};
 pub use threshold::{choose_threshold, ThresholdChoice, THRESHOLD_RULE};
 
@@ -322,7 +322,7 @@ impl PixelVal {
 /// Default scoring candidates for `model`; calibration keeps the one with the best CutPaste-val
 /// AUROC, and within each the best image-score readout (top-k % of the fused map, with or without
 /// a mean filter of [`score_filter_for`] first). A whole-image model is scored as one window at
-/// its training size, with each error map (squared, 1 − SSIM, both fused by max, MSGMS; with a
+/// its training size, with each error map (squared, 1 − SSIM, both fused by max and by mean, MSGMS; with a
 /// discriminative head also the head's map, alone and fused with 1 − SSIM) normalised globally
 /// and, when the split has at least 3 validation images, per location. Otherwise one candidate
 /// per working resolution: the bottom and the top of its training rescale range (the scales
@@ -347,6 +347,7 @@ pub fn default_candidates(model: &TrainedModel) -> Vec<ScoringConfig> {
                     ErrorMaps::Squared,
                     ErrorMaps::Ssim,
                     ErrorMaps::Both,
+                    ErrorMaps::BothMean,
                     ErrorMaps::Msgms,
                     ErrorMaps::Head,
                     ErrorMaps::HeadSsim,
@@ -422,7 +423,7 @@ fn validation_source<'a>(model: &'a TrainedModel, images: &'a [ChwImage]) -> Val
 }
 
 /// Calibrates every candidate and keeps the best by CutPaste-val AUROC (the first on ties), its
-/// heat maps drawn by its family's best localiser ([`CandidateChoice`]); the profile lists
+/// heat maps its own or, when clearly better, its family's best localiser's ([`CandidateChoice`]); the profile lists
 /// every candidate's AUROC. Candidates that cut images into the same windows share one model
 /// pass over the validation set ([`ValMaps`]).
 pub fn calibrate_best(
