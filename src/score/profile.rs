@@ -85,7 +85,7 @@ pub struct ScoringProfile {
     pub val_pixel_auroc_cutpaste: Option<f64>,
     /// The profile whose fused map is the anomaly map (heat maps, pixel metrics, ensembles of
     /// maps) when calibration found another candidate of the same family of maps clearly better
-    /// at localising (validation pixel AUROC, by [`crate::calibrate::HEATMAP_MARGIN`]) than the
+    /// at localising (validation pixel AUROC, by calibration's `HEATMAP_MARGIN`) than the
     /// one that scores images best; absent: this profile's own map.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heatmap: Option<Box<ScoringProfile>>,
