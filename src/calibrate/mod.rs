@@ -322,12 +322,12 @@ impl PixelVal {
 /// Default scoring candidates for `model`; calibration keeps the one with the best CutPaste-val
 /// AUROC, and within each the best image-score readout (top-k % of the fused map, with or without
 /// a mean filter of [`score_filter_for`] first). A whole-image model is scored as one window at
-/// its training size, with each error map (squared, 1 − SSIM, both fused by max and by mean, MSGMS; with a
-/// discriminative head also the head's map, alone and fused with 1 − SSIM) normalised globally
-/// and, when the split has at least 3 validation images, per location. Otherwise one candidate
-/// per working resolution: the bottom and the top of its training rescale range (the scales
-/// whole training images were seen at), multi-scale windows, squared error (and the head's map,
-/// with a head).
+/// its training size, with each error map (squared, 1 − SSIM, both fused by max and by mean,
+/// MSGMS; with a discriminative head also the head's map, alone and fused with 1 − SSIM)
+/// normalised globally and, when the split has at least 3 validation images, per location.
+/// Otherwise one candidate per working resolution: the bottom and the top of its training
+/// rescale range (the scales whole training images were seen at), multi-scale windows, squared
+/// error (and the head's map, with a head).
 pub fn default_candidates(model: &TrainedModel) -> Vec<ScoringConfig> {
     let readouts = |c: ScoringConfig| ScoringConfig {
         score_filter_candidates: vec![0, score_filter_for(c.working_size)],
@@ -423,9 +423,9 @@ fn validation_source<'a>(model: &'a TrainedModel, images: &'a [ChwImage]) -> Val
 }
 
 /// Calibrates every candidate and keeps the best by CutPaste-val AUROC (the first on ties), its
-/// heat maps its own or, when clearly better, its family's best localiser's ([`CandidateChoice`]); the profile lists
-/// every candidate's AUROC. Candidates that cut images into the same windows share one model
-/// pass over the validation set ([`ValMaps`]).
+/// heat maps its own or, when clearly better, its family's best localiser's
+/// ([`CandidateChoice`]); the profile lists every candidate's AUROC. Candidates that cut images
+/// into the same windows share one model pass over the validation set ([`ValMaps`]).
 pub fn calibrate_best(
     model: &TrainedModel,
     candidates: Vec<ScoringConfig>,
