@@ -18,7 +18,7 @@ pub const HEATMAP_MARGIN: f64 = 0.005;
 /// The two families of anomaly map.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MapFamily {
-    /// Reconstruction error (squared, 1 − SSIM, both, MSGMS).
+    /// Reconstruction error (squared, 1 − SSIM, both, both-mean, MSGMS).
     Reconstruction,
     /// Maps that use the discriminative head (alone or fused with 1 − SSIM).
     Head,

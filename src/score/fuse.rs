@@ -56,25 +56,23 @@ pub fn fuse(
     size: Size,
 ) -> Vec<f32> {
     let mut fused = vec![f32::NEG_INFINITY; size.area()];
+    // Maps fused by their mean come in groups of a scale's kinds; the others one by one.
     let kinds = config.error.kinds().len();
-    if config.error.fuses_by_mean() && kinds > 1 && scale_maps.len().is_multiple_of(kinds) {
-        let weight = 1.0 / kinds as f32;
-        for (maps, stats) in scale_maps.chunks(kinds).zip(stats.chunks(kinds)) {
-            let mut mean = vec![0.0f32; size.area()];
-            for (map, stats) in maps.iter().zip(stats) {
-                for (m, z) in mean.iter_mut().zip(z_map(map, stats, config, size)) {
-                    *m += weight * z;
-                }
-            }
-            for (f, m) in fused.iter_mut().zip(mean) {
-                *f = f.max(m);
+    let group = if config.error.fuses_by_mean() && scale_maps.len().is_multiple_of(kinds) {
+        kinds
+    } else {
+        1
+    };
+    let weight = 1.0 / group as f32;
+    for (maps, stats) in scale_maps.chunks(group).zip(stats.chunks(group)) {
+        let mut sum = z_map(&maps[0], &stats[0], config, size);
+        for (map, stats) in maps.iter().zip(stats).skip(1) {
+            for (s, z) in sum.iter_mut().zip(z_map(map, stats, config, size)) {
+                *s += z;
             }
         }
-    } else {
-        for (map, stats) in scale_maps.iter().zip(stats) {
-            for (f, z) in fused.iter_mut().zip(z_map(map, stats, config, size)) {
-                *f = f.max(z);
-            }
+        for (f, s) in fused.iter_mut().zip(sum) {
+            *f = f.max(s * weight);
         }
     }
     gaussian_blur(&fused, size, config.sigma)
