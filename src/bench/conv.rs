@@ -9,7 +9,7 @@ use burn::prelude::*;
 
 use super::{median, BenchLine};
 use crate::error::{fail, Result};
-use crate::model::conv::conv3x3_forward;
+use crate::model::conv::{conv3x3_f32, conv3x3_forward, Lowering};
 use crate::model::unet::{init_seeded_with, Preset};
 
 /// `(c_in, c_out, side_px)` of the encoder's and bottleneck's 3x3 convs of `preset` on 3-channel
@@ -60,6 +60,31 @@ fn time_conv(conv: &Conv2d, x: &Tensor<4>, ours: bool, steps: usize) -> (f64, f6
     (median(&mut forward), median(&mut both))
 }
 
+/// The median milliseconds of the bare f32 forward of `[n, c_in, c_out, side, side]` lowered
+/// by `lowering`, over `steps` runs after one warm-up.
+fn time_lowering(shape: [usize; 5], lowering: Lowering, steps: usize) -> f64 {
+    let [n, c_in, c_out, h, w] = shape;
+    let x = pseudo_random(n * c_in * h * w);
+    let (weight, bias) = (pseudo_random(c_out * c_in * 9), pseudo_random(c_out));
+    let mut ms = Vec::new();
+    for step in 0..steps + 1 {
+        let t0 = Instant::now();
+        let y = conv3x3_f32(&x, &weight, &bias, shape, lowering);
+        std::hint::black_box(y);
+        if step > 0 {
+            ms.push(t0.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    median(&mut ms)
+}
+
+/// `len` values in [−1, 1) from a multiplicative hash.
+fn pseudo_random(len: usize) -> Vec<f32> {
+    (0..len)
+        .map(|i| ((i as u64).wrapping_mul(2654435761) % 1000) as f32 / 500.0 - 1.0)
+        .collect()
+}
+
 /// One `conv3x3` line per shape of [`conv_shapes`] on the CPU backend with autodiff: burn's
 /// `Conv2d` and the project's kernel on the same random batch of `batch` images.
 pub fn conv_layers(
@@ -80,12 +105,20 @@ pub fn conv_layers(
                 .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
                 .init(&device)
         });
-        let values: Vec<f32> = (0..batch * c_in * side * side)
-            .map(|i| ((i as u64).wrapping_mul(2654435761) % 1000) as f32 / 500.0 - 1.0)
-            .collect();
+        let values = pseudo_random(batch * c_in * side * side);
         let x = Tensor::<4>::from_data(TensorData::new(values, [batch, c_in, side, side]), &device); // [N, Cin, side, side]
         let (burn_fwd, burn_both) = time_conv(&conv, &x, false, steps);
         let (ours_fwd, ours_both) = time_conv(&conv, &x, true, steps);
+        // The bare forward both ways, and the input gradient's (channels swapped).
+        let shape = [batch, c_in, c_out, side, side];
+        let x_grad_shape = [batch, c_out, c_in, side, side];
+        let [im2col, winograd, im2col_x_grad, winograd_x_grad] = [
+            (shape, Lowering::Im2col),
+            (shape, Lowering::Winograd),
+            (x_grad_shape, Lowering::Im2col),
+            (x_grad_shape, Lowering::Winograd),
+        ]
+        .map(|(shape, lowering)| time_lowering(shape, lowering, steps));
         lines.push(
             BenchLine::new("conv3x3")
                 .with("preset", preset.name())
@@ -98,6 +131,10 @@ pub fn conv_layers(
                 .with("burn_fwd_bwd_ms", format!("{burn_both:.2}"))
                 .with("ours_fwd_bwd_ms", format!("{ours_both:.2}"))
                 .with("speedup_fwd_bwd", format!("{:.2}", burn_both / ours_both))
+                .with("im2col_fwd_ms", format!("{im2col:.2}"))
+                .with("winograd_fwd_ms", format!("{winograd:.2}"))
+                .with("im2col_x_grad_ms", format!("{im2col_x_grad:.2}"))
+                .with("winograd_x_grad_ms", format!("{winograd_x_grad:.2}"))
                 .with("threads", rayon::current_num_threads()),
         );
     }
@@ -135,6 +172,10 @@ mod tests {
                 "ours_fwd_ms",
                 "burn_fwd_bwd_ms",
                 "ours_fwd_bwd_ms",
+                "im2col_fwd_ms",
+                "winograd_fwd_ms",
+                "im2col_x_grad_ms",
+                "winograd_x_grad_ms",
             ] {
                 let ms: f64 = line.get(key).unwrap().parse().unwrap();
                 assert!(ms.is_finite() && ms >= 0.0, "{line}");

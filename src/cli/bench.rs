@@ -27,8 +27,8 @@ pub enum What {
     Score,
     /// Peak memory of scoring one image (run in a child process by `all`).
     Memory,
-    /// Each 3x3 conv shape of the default preset at --size: burn's conv against ours (not in
-    /// `all`).
+    /// Each 3x3 conv shape of --preset at --size: burn's conv against ours, and our two
+    /// lowerings (im2col, Winograd) forward and for the input gradient (not in `all`).
     Conv,
 }
 
@@ -47,6 +47,9 @@ pub struct Args {
     /// Timed optimizer steps (after 2 warm-up steps).
     #[arg(long, default_value_t = 10)]
     steps: usize,
+    /// `--what conv`: the preset whose conv shapes are timed.
+    #[arg(long, value_enum, default_value_t = Preset::Default)]
+    preset: Preset,
     /// Images (files or folders) to score; default: generated 256-px images.
     #[arg(long, value_name = "PATH")]
     images: Vec<PathBuf>,
@@ -73,7 +76,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         return memory(args);
     }
     if args.what == What::Conv {
-        for line in bench::conv::conv_layers(Preset::Default, args.batch, args.size, args.steps)? {
+        for line in bench::conv::conv_layers(args.preset, args.batch, args.size, args.steps)? {
             println!("{line}");
         }
         return Ok(ExitCode::SUCCESS);

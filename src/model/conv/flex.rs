@@ -10,7 +10,7 @@ use burn::backend::{Flex, TensorMetadata};
 use burn::tensor::{DType, TensorData};
 use rayon::prelude::*;
 
-use super::{same_options, Conv3x3Ops};
+use super::{same_options, winograd, Conv3x3Ops};
 
 impl Conv3x3Ops for Flex {
     fn conv3x3(
@@ -135,11 +135,21 @@ impl SharedOut {
     }
 }
 
+/// `y [N, Cout, H, W] = conv3x3(x [N, Cin, H, W], w [Cout, Cin, 3, 3]) + bias`, padding 1: by
+/// Winograd F(2x2, 3x3) where it pays ([`winograd::pays`]), else by [`forward_im2col`].
+pub(crate) fn forward_f32(x: &[f32], wt: &[f32], bias: Option<&[f32]>, d: Dims) -> Vec<f32> {
+    if winograd::pays(d) {
+        winograd::forward(x, wt, bias, d)
+    } else {
+        forward_im2col(x, wt, bias, d)
+    }
+}
+
 /// `y [N, Cout, H, W] = conv3x3(x [N, Cin, H, W], w [Cout, Cin, 3, 3]) + bias`, padding 1.
 /// Per image and band of whole image rows, `cols [Cin·9, band]` holds the input shifted by each
 /// tap (row copies), and `y_band [band, Cout]` (column-major inside `y`) = `cols`ᵀ · `w`ᵀ: both
 /// GEMM operands arrive in the order the micro-kernel reads, so nothing is transposed.
-pub(crate) fn forward_f32(x: &[f32], wt: &[f32], bias: Option<&[f32]>, d: Dims) -> Vec<f32> {
+pub(crate) fn forward_im2col(x: &[f32], wt: &[f32], bias: Option<&[f32]>, d: Dims) -> Vec<f32> {
     let Dims { n, cin, cout, h, w } = d;
     let (hw, rows) = (h * w, 9 * cin);
     let mut y = vec![0f32; n * cout * hw];

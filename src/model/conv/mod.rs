@@ -5,7 +5,9 @@
 //! (the weight gradient is a forward conv with the batch and channel axes swapped: M = 9 of
 //! the AVX-512 kernel's 16 rows; BENCHMARKS.md, issue 11). [`Conv3x3Ops`] is a burn backend
 //! extension; on Flex (`flex`) the forward is an im2col of a band of whole rows per image and
-//! one GEMM per band written straight into the NCHW output, the input gradient is the same
+//! one GEMM per band written straight into the NCHW output (Winograd F(2x2, 3x3) instead, 16
+//! GEMMs per band of tiles, where both channel counts are at least 64: `winograd`), the input
+//! gradient is the same
 //! forward with the flipped, transposed kernel, and the weight and bias gradients are pixel-major
 //! im2col tiles and a GEMM of shape Cout x 9·Cin accumulated over the batch. Under autodiff
 //! (`autodiff`) the backward calls those. Every other backend (wgpu, CUDA) keeps burn's
@@ -15,6 +17,7 @@ mod autodiff;
 mod flex;
 mod tracked;
 pub mod up;
+mod winograd;
 
 use burn::backend::{backend_extension, tensor::FloatTensor, Backend, Dispatch};
 use burn::nn::conv::Conv2d;
@@ -46,6 +49,37 @@ pub trait Conv3x3Ops: Backend {
         weight: FloatTensor<Self>,
         grad: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>);
+}
+
+/// How [`conv3x3_f32`] lowers a conv (the product picks by shape; benchmarks compare both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lowering {
+    /// Rows of im2col and one GEMM per band.
+    Im2col,
+    /// Winograd F(2x2, 3x3): 16 GEMMs per band of tiles.
+    Winograd,
+}
+
+/// `y [n, c_out, h, w]` of the 3x3 "same" conv of the contiguous `x [n, c_in, h, w]` with
+/// `weight [c_out, c_in, 3, 3]` and `bias [c_out]`, on plain f32 slices, lowered as asked.
+pub fn conv3x3_f32(
+    x: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    [n, c_in, c_out, h, w]: [usize; 5],
+    lowering: Lowering,
+) -> Vec<f32> {
+    let d = flex::Dims {
+        n,
+        cin: c_in,
+        cout: c_out,
+        h,
+        w,
+    };
+    match lowering {
+        Lowering::Im2col => flex::forward_im2col(x, weight, Some(bias), d),
+        Lowering::Winograd => winograd::forward(x, weight, Some(bias), d),
+    }
 }
 
 /// The options of the convs [`Conv3x3Ops`] computes.

@@ -20,12 +20,15 @@ fn seeded_conv(cin: usize, cout: usize, device: &Device, seed: u64) -> Conv2d {
 #[test]
 fn fast_conv_matches_burn_conv_and_its_gradients() {
     let device = Device::flex().autodiff();
-    // The last case has a partial band of rows and a partial pixel tile (13 x 20 = 260 > 256).
+    // The fourth case has a partial band of rows and a partial pixel tile (13 x 20 = 260 > 256);
+    // the last goes through Winograd (64 channels, 9 x 8 tiles, odd sides) forward and for
+    // the input gradient.
     for (n, cin, cout, h, w) in [
         (3, 5, 7, 6, 9),
         (1, 1, 2, 1, 1),
         (2, 4, 3, 8, 2),
         (5, 3, 4, 13, 20),
+        (2, 64, 64, 17, 15),
     ] {
         let conv = seeded_conv(cin, cout, &device, 7);
         let x = hashed([n, cin, h, w], 1, &device);
