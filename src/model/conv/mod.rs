@@ -7,9 +7,9 @@
 //! extension; on Flex (`flex`) the forward is an im2col of a band of whole rows per image and
 //! one GEMM per band written straight into the NCHW output (Winograd F(2x2, 3x3) instead, 16
 //! GEMMs per band of tiles, where both channel counts are at least 64: `winograd`), the input
-//! gradient is the same
-//! forward with the flipped, transposed kernel, and the weight and bias gradients are pixel-major
-//! im2col tiles and a GEMM of shape Cout x 9·Cin accumulated over the batch. Under autodiff
+//! gradient is the same forward with the flipped, transposed kernel, and the weight and bias
+//! gradients are pixel-major im2col tiles and a GEMM of shape Cout x 9·Cin accumulated over
+//! the batch. Under autodiff
 //! (`autodiff`) the backward calls those. Every other backend (wgpu, CUDA) keeps burn's
 //! `Conv2d`; the results equal burn's to float rounding (tests).
 
@@ -62,6 +62,9 @@ pub enum Lowering {
 
 /// `y [n, c_out, h, w]` of the 3x3 "same" conv of the contiguous `x [n, c_in, h, w]` with
 /// `weight [c_out, c_in, 3, 3]` and `bias [c_out]`, on plain f32 slices, lowered as asked.
+///
+/// # Panics
+/// If a slice's length is not the one its shape says (the GEMMs read through raw pointers).
 pub fn conv3x3_f32(
     x: &[f32],
     weight: &[f32],
@@ -69,6 +72,9 @@ pub fn conv3x3_f32(
     [n, c_in, c_out, h, w]: [usize; 5],
     lowering: Lowering,
 ) -> Vec<f32> {
+    assert_eq!(x.len(), n * c_in * h * w, "x [n, c_in, h, w]");
+    assert_eq!(weight.len(), c_out * c_in * 9, "weight [c_out, c_in, 3, 3]");
+    assert_eq!(bias.len(), c_out, "bias [c_out]");
     let d = flex::Dims {
         n,
         cin: c_in,
