@@ -6,13 +6,18 @@ use burn::prelude::*;
 
 /// Values in [-1, 1) from a multiplicative hash of the index and `seed`.
 pub fn hashed(dims: [usize; 4], seed: u64, device: &Device) -> Tensor<4> {
-    let values: Vec<f32> = (0..dims.iter().product::<usize>() as u64)
+    let values = hashed_values(dims.iter().product(), seed);
+    Tensor::from_data(TensorData::new(values, dims), device)
+}
+
+/// The `len` values of [`hashed`], as a plain vector.
+pub fn hashed_values(len: usize, seed: u64) -> Vec<f32> {
+    (0..len as u64)
         .map(|i| {
             let h = (i ^ (seed << 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
             h as f32 / (1u64 << 23) as f32 - 1.0
         })
-        .collect();
-    Tensor::from_data(TensorData::new(values, dims), device)
+        .collect()
 }
 
 /// The values of a float tensor.

@@ -9,9 +9,8 @@
 //! GEMMs per band of tiles, where both channel counts are at least 64: `winograd`), the input
 //! gradient is the same forward with the flipped, transposed kernel, and the weight and bias
 //! gradients are pixel-major im2col tiles and a GEMM of shape Cout x 9·Cin accumulated over
-//! the batch. Under autodiff
-//! (`autodiff`) the backward calls those. Every other backend (wgpu, CUDA) keeps burn's
-//! `Conv2d`; the results equal burn's to float rounding (tests).
+//! the batch. Under autodiff (`autodiff`) the backward calls those. Every other backend (wgpu,
+//! CUDA) keeps burn's `Conv2d`; the results equal burn's to float rounding (tests).
 
 mod autodiff;
 mod flex;

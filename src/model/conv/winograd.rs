@@ -19,8 +19,8 @@ pub(crate) fn pays(d: Dims) -> bool {
     d.cin >= 64 && d.cout >= 64 && d.h.div_ceil(2) * d.w.div_ceil(2) >= 64
 }
 
-/// Tiles per GEMM band, at most: `V` and `M` of one band, `16·T·C` floats each, stay within a
-/// few MB of cache for C = max(Cin, Cout).
+/// Tiles per GEMM band, at most: `V` and `M` of one band, `16·T·C` floats each (C = max(Cin,
+/// Cout)), stay near 256 KB apiece, in L2 beside the GEMM's packed operands.
 fn max_tiles(c: usize) -> usize {
     (TILE_FLOATS / c.max(1)).clamp(32, 1024)
 }
@@ -225,12 +225,7 @@ fn output_tile_row(
 mod tests {
     use super::super::flex::forward_im2col;
     use super::*;
-
-    fn hashed(len: usize, seed: u64) -> Vec<f32> {
-        (0..len as u64)
-            .map(|i| ((i.wrapping_add(seed).wrapping_mul(2654435761) % 2001) as f32 / 1000.0) - 1.0)
-            .collect()
-    }
+    use crate::model::test_data::hashed_values;
 
     /// Equal to the im2col forward on odd sides, one-pixel images, several bands of tiles and
     /// the transposed channel counts of an input gradient.
@@ -246,9 +241,9 @@ mod tests {
             (1, 64, 64, 40, 40),
         ] {
             let d = Dims { n, cin, cout, h, w };
-            let x = hashed(n * cin * h * w, 1);
-            let wt = hashed(cout * cin * 9, 2);
-            let bias = hashed(cout, 3);
+            let x = hashed_values(n * cin * h * w, 1);
+            let wt = hashed_values(cout * cin * 9, 2);
+            let bias = hashed_values(cout, 3);
             let want = forward_im2col(&x, &wt, Some(&bias), d);
             let got = forward(&x, &wt, Some(&bias), d);
             let scale = want.iter().fold(1f32, |a, v| a.max(v.abs()));
