@@ -186,6 +186,43 @@ mod tests {
     }
 
     #[test]
+    fn head_both_mean_averages_the_heads_map_with_both_reconstruction_maps() {
+        let mut config = ScoringConfig::whole_image(2);
+        config.sigma = 0.0;
+        config.error = crate::score::ErrorMaps::HeadBothMean;
+        let kinds = config.error.kinds();
+        assert_eq!(
+            kinds,
+            [ErrorKind::Head, ErrorKind::Squared, ErrorKind::Ssim]
+        );
+        // Head z = (h − 0.1) / 0.1, squared z = s / 2, SSIM z = (m − 1) / 1.
+        let stats: Vec<ScaleStats> = [(0.1, 0.1), (0.0, 2.0), (1.0, 1.0)]
+            .iter()
+            .zip(kinds)
+            .map(|(&(mean, std), &kind)| ScaleStats {
+                window: 2,
+                kind,
+                mean,
+                std,
+                location: None,
+            })
+            .collect();
+        let maps = vec![
+            vec![0.1, 1.0, 0.1, 0.4],
+            vec![0.0, 0.0, 6.0, 2.0],
+            vec![1.0, 1.0, 4.0, 2.0],
+        ];
+        let fused = fuse(&maps, &stats, &config, Size::square(2));
+        // A pixel the head alone flags (pixel 1: z 9, 0, 0) scores a third of it; one only
+        // the reconstruction flags (pixel 2: 0, 3, 3) two thirds of theirs.
+        let expect = [0.0f32, 3.0, 2.0, (3.0 + 1.0 + 1.0) / 3.0];
+        for (f, e) in fused.iter().zip(expect) {
+            // Within the z-normalisation's eps guard.
+            assert!((f - e).abs() < 1e-4, "{fused:?}");
+        }
+    }
+
+    #[test]
     fn fusion_z_normalises_each_scale_and_takes_the_max() {
         let mut config = ScoringConfig::for_working_size(4);
         config.windows = vec![2, 4];

@@ -70,6 +70,10 @@ pub enum ErrorMaps {
     /// The head's map and 1 − SSIM, each z-normalised on its own, fused by the same max.
     #[serde(rename = "head-ssim")]
     HeadSsim,
+    /// The head's map, squared error and 1 − SSIM, each z-normalised on its own, fused by their
+    /// mean: the two families of map in one, so neither alone decides.
+    #[serde(rename = "head-both-mean")]
+    HeadBothMean,
 }
 
 impl ErrorMaps {
@@ -82,6 +86,7 @@ impl ErrorMaps {
             ErrorMaps::Msgms => &[ErrorKind::Msgms],
             ErrorMaps::Head => &[ErrorKind::Head],
             ErrorMaps::HeadSsim => &[ErrorKind::Head, ErrorKind::Ssim],
+            ErrorMaps::HeadBothMean => &[ErrorKind::Head, ErrorKind::Squared, ErrorKind::Ssim],
         }
     }
 
@@ -92,7 +97,7 @@ impl ErrorMaps {
 
     /// Whether a scale's kinds of map are fused by their mean (else by their max).
     pub fn fuses_by_mean(self) -> bool {
-        self == ErrorMaps::BothMean
+        matches!(self, ErrorMaps::BothMean | ErrorMaps::HeadBothMean)
     }
 }
 
