@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::activation::leaky_relu;
 use super::conv::conv3x3_forward;
 use super::conv::up::up2x2_forward;
-use super::norm::conv_batch_norm;
+use super::norm::conv_batch_norm_leaky_relu;
 use super::pool::max_pool2x2;
 use crate::error::ModelError;
 use crate::image::Size;
@@ -259,12 +259,12 @@ impl ConvBlock {
 
     /// `[N, cin, H, W]` → `[N, cout, H, W]`.
     pub(crate) fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let conv_norm = |conv: &Conv2d, norm: &Option<BatchNorm>, x| match norm {
-            Some(n) => conv_batch_norm(conv, n, x),
-            None => conv3x3_forward(conv, x),
+        let layer = |conv: &Conv2d, norm: &Option<BatchNorm>, x| match norm {
+            Some(n) => conv_batch_norm_leaky_relu(conv, n, x, self.slope),
+            None => leaky_relu(conv3x3_forward(conv, x), self.slope),
         };
-        let x = leaky_relu(conv_norm(&self.conv1, &self.norm1, x), self.slope);
-        leaky_relu(conv_norm(&self.conv2, &self.norm2, x), self.slope)
+        let x = layer(&self.conv1, &self.norm1, x);
+        layer(&self.conv2, &self.norm2, x)
     }
 }
 

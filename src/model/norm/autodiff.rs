@@ -1,5 +1,6 @@
 //! [`BatchNormOps`] under autodiff: the inner backend's forward as one tracked op (the
-//! statistics returned as constants), whose backward is [`BatchNormOps::bn_train_grads`].
+//! statistics returned as constants), whose backward is [`BatchNormOps::bn_train_grads`] on the
+//! checkpointed x, γ and β.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -9,14 +10,14 @@ use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::Backend;
 
-use super::BatchNormOps;
+use super::{BatchNormOps, NormSettings};
 
 impl<B: Backend + BatchNormOps, C: CheckpointStrategy> BatchNormOps for Autodiff<B, C> {
     fn bn_train(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
-        epsilon: f64,
+        settings: NormSettings,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         #[derive(Debug)]
         struct BatchNormBackward;
@@ -24,11 +25,10 @@ impl<B: Backend + BatchNormOps, C: CheckpointStrategy> BatchNormOps for Autodiff
         impl<B: Backend + BatchNormOps> Backward<B, 3> for BatchNormBackward {
             #[allow(clippy::type_complexity)]
             type State = (
-                NodeId,
-                NodeId,
+                [NodeId; 3],
                 B::FloatTensorPrimitive,
                 B::FloatTensorPrimitive,
-                f64,
+                NormSettings,
             );
 
             fn backward(
@@ -39,12 +39,16 @@ impl<B: Backend + BatchNormOps, C: CheckpointStrategy> BatchNormOps for Autodiff
             ) {
                 let [node_x, node_gamma, node_beta] = ops.parents;
                 let grad = grads.consume::<B>(&ops.node);
-                let (x_state, gamma_state, mean, variance, epsilon) = ops.state;
-                let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x_state);
-                let gamma =
-                    checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(gamma_state);
+                let ([x_state, gamma_state, beta_state], mean, variance, settings) = ops.state;
+                let mut retrieve =
+                    |id| checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(id);
+                let (x, gamma, beta) = (
+                    retrieve(x_state),
+                    retrieve(gamma_state),
+                    retrieve(beta_state),
+                );
                 let (dx, dgamma, dbeta) =
-                    B::bn_train_grads(x, gamma, mean, variance, grad, epsilon);
+                    B::bn_train_grads(x, gamma, beta, mean, variance, grad, settings);
                 if let Some(node) = node_x {
                     grads.register::<B>(node.id, dx);
                 }
@@ -63,21 +67,18 @@ impl<B: Backend + BatchNormOps, C: CheckpointStrategy> BatchNormOps for Autodiff
             .stateful()
         {
             OpsKind::Tracked(mut prep) => {
-                let x_state = prep.checkpoint(&x);
-                let gamma_state = prep.checkpoint(&gamma);
+                let states = [
+                    prep.checkpoint(&x),
+                    prep.checkpoint(&gamma),
+                    prep.checkpoint(&beta),
+                ];
                 let (y, mean, variance) = B::bn_train(
                     x.into_primitive(),
                     gamma.into_primitive(),
                     beta.into_primitive(),
-                    epsilon,
+                    settings,
                 );
-                let state = (
-                    x_state,
-                    gamma_state,
-                    mean.clone(),
-                    variance.clone(),
-                    epsilon,
-                );
+                let state = (states, mean.clone(), variance.clone(), settings);
                 (
                     prep.finish(state, y),
                     FloatTensor::<Self>::new(mean),
@@ -89,7 +90,7 @@ impl<B: Backend + BatchNormOps, C: CheckpointStrategy> BatchNormOps for Autodiff
                     x.into_primitive(),
                     gamma.into_primitive(),
                     beta.into_primitive(),
-                    epsilon,
+                    settings,
                 );
                 (
                     prep.finish(y),
@@ -105,18 +106,20 @@ impl<B: Backend + BatchNormOps, C: CheckpointStrategy> BatchNormOps for Autodiff
     fn bn_train_grads(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
         mean: FloatTensor<Self>,
         variance: FloatTensor<Self>,
         grad: FloatTensor<Self>,
-        epsilon: f64,
+        settings: NormSettings,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         let (dx, dgamma, dbeta) = B::bn_train_grads(
             x.into_primitive(),
             gamma.into_primitive(),
+            beta.into_primitive(),
             mean.into_primitive(),
             variance.into_primitive(),
             grad.into_primitive(),
-            epsilon,
+            settings,
         );
         (
             FloatTensor::<Self>::new(dx),

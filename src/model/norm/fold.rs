@@ -1,5 +1,6 @@
-//! A 3x3 conv followed by BatchNorm, with the normalisation folded into the conv when it uses
-//! running statistics (inference: scoring, validation).
+//! A 3x3 conv followed by BatchNorm (and the conv block's LeakyReLU), with the normalisation
+//! folded into the conv when it uses running statistics (inference: scoring, validation), and
+//! fused with the activation in training ([`super::batch_norm_leaky_relu`]).
 //!
 //! In inference BatchNorm is an affine map per channel, `y = (x − μ)·s + β` with
 //! `s = γ/√(σ² + ε)`, so `BN(conv(x; w, b)) = conv(x; w·s, (b − μ)·s + β)`: the pass over the
@@ -12,15 +13,30 @@ use burn::nn::conv::Conv2d;
 use burn::nn::BatchNorm;
 use burn::prelude::*;
 
-use super::batch_norm;
+use super::{batch_norm, batch_norm_leaky_relu};
+use crate::model::activation::leaky_relu;
 use crate::model::conv::conv3x3_forward;
 
 /// `norm.forward(conv.forward(x))`, folded when `norm` uses its running statistics.
-pub fn conv_batch_norm(conv: &Conv2d, norm: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+pub(crate) fn conv_batch_norm(conv: &Conv2d, norm: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     if x.device().is_autodiff() && norm.training.is_enabled() {
         return batch_norm(norm, conv3x3_forward(conv, x));
     }
     conv3x3_forward(&folded(conv, norm), x)
+}
+
+/// `leaky_relu(norm.forward(conv.forward(x)), slope)`: in training BatchNorm and the activation
+/// as one op ([`batch_norm_leaky_relu`]), in inference the folded conv and the activation.
+pub fn conv_batch_norm_leaky_relu(
+    conv: &Conv2d,
+    norm: &BatchNorm,
+    x: Tensor<4>,
+    slope: f64,
+) -> Tensor<4> {
+    if x.device().is_autodiff() && norm.training.is_enabled() {
+        return batch_norm_leaky_relu(norm, conv3x3_forward(conv, x), slope);
+    }
+    leaky_relu(conv_batch_norm(conv, norm, x), slope)
 }
 
 /// `conv` with `norm` (in inference) folded into its weight and bias.

@@ -2,7 +2,7 @@ use burn::module::Param;
 use burn::nn::{BatchNorm, BatchNormConfig};
 use burn::prelude::*;
 
-use super::batch_norm;
+use super::{batch_norm, batch_norm_leaky_relu};
 use crate::model::test_data::{assert_close_values, hashed, values};
 
 /// A norm with non-trivial γ and β.
@@ -15,20 +15,28 @@ fn norm(c: usize, device: &Device) -> BatchNorm {
     norm
 }
 
-/// Output, running statistics and the gradients for x, γ and β equal burn's BatchNorm.
+/// Output, running statistics and the gradients for x, γ and β equal burn's BatchNorm, alone
+/// and followed by burn's LeakyReLU (fused in ours).
 #[test]
 fn batch_norm_training_equals_burns() {
     let device = Device::flex().autodiff();
-    for (n, c, h, w) in [(3, 4, 5, 6), (1, 2, 1, 1), (2, 3, 7, 2)] {
+    let cases = [(3, 4, 5, 6), (1, 2, 1, 1), (2, 3, 7, 2)];
+    for ((n, c, h, w), slope) in cases
+        .into_iter()
+        .flat_map(|dims| [(dims, None), (dims, Some(0.2))])
+    {
         let x0 = hashed([n, c, h, w], 1, &device);
         let target = hashed([n, c, h, w], 2, &device);
         let run = |ours: bool| {
             let norm = norm(c, &device);
             let x = x0.clone().detach().require_grad();
-            let y = if ours {
-                batch_norm(&norm, x.clone())
-            } else {
-                norm.forward(x.clone())
+            let y = match (ours, slope) {
+                (true, None) => batch_norm(&norm, x.clone()),
+                (true, Some(slope)) => batch_norm_leaky_relu(&norm, x.clone(), slope),
+                (false, None) => norm.forward(x.clone()),
+                (false, Some(slope)) => {
+                    burn::tensor::activation::leaky_relu(norm.forward(x.clone()), slope)
+                }
             };
             let grads = (y.clone() * target.clone()).sum().backward();
             let dx = x.grad(&grads).expect("x is tracked");
@@ -55,7 +63,12 @@ fn batch_norm_training_equals_burns() {
         .iter()
         .zip(ours.iter().zip(&burn))
         {
-            assert_close_values(a, b, 1e-4, &format!("{what}, {n}x{c}x{h}x{w}"));
+            let case = format!("{what}, {n}x{c}x{h}x{w}, slope {slope:?}");
+            assert_close_values(a, b, 1e-4, &case);
+        }
+        if slope.is_some() && n * h * w > 1 {
+            // Both sides of the activation were exercised.
+            assert!(ours[0].iter().any(|&v| v < 0.0) && ours[0].iter().any(|&v| v > 0.0));
         }
     }
 }
