@@ -47,7 +47,8 @@ impl BenchLine {
         }
     }
 
-    fn with(mut self, key: &str, value: impl std::fmt::Display) -> Self {
+    /// The line with `key=value` appended.
+    pub fn with(mut self, key: &str, value: impl std::fmt::Display) -> Self {
         self.fields.push((key.into(), value.to_string()));
         self
     }

@@ -7,7 +7,7 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{bail, Context, Result};
 use reconad::bench::{self, BenchLine};
-use reconad::calibrate::{calibrate_best, calibrate_model, default_candidates};
+use reconad::calibrate::{calibrate_best, calibrate_model, default_candidates, MapFamily};
 use reconad::data::collect_image_files;
 use reconad::detector::single::TrainedModel;
 use reconad::device::Backend;
@@ -125,11 +125,26 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             collect_image_files(&args.images)?
         };
         files.truncate(args.limit);
-        // The default: the CPU training default (at --size), calibrated as `reconad train` does.
+        // The default: the CPU training default (at --size), calibrated as `reconad train` does,
+        // once among each family's candidates: a head map runs the head's network beside the
+        // U-Net, and which family a briefly trained model's calibration picks is chance, so each
+        // family's cost gets its own line.
         let config = TrainConfig::default().with_whole_image(args.size);
-        let model = bench::prepare_model(&data, &work.join("run-default"), config)?;
-        let profile = calibrate_best(&model, default_candidates(&model), &NoProgress)?;
-        print(bench::score_files("default", model, profile, &files)?);
+        let run = work.join("run-default");
+        let model = bench::prepare_model(&data, &run, config.clone())?;
+        for family in [MapFamily::Reconstruction, MapFamily::Head] {
+            let candidates: Vec<ScoringConfig> = default_candidates(&model)
+                .into_iter()
+                .filter(|c| MapFamily::of(c.error) == family)
+                .collect();
+            if candidates.is_empty() {
+                continue;
+            }
+            let model = TrainedModel::open(&run, config.backend)?;
+            let profile = calibrate_best(&model, candidates, &NoProgress)?;
+            let line = bench::score_files("default", model, profile, &files)?;
+            print(line.with("family", format!("{family:?}").to_lowercase()));
+        }
         // SPEC §5: the default preset, working size 512, windows 128/256/512, stride ½.
         let spec_run = work.join("run-spec5");
         let spec = spec5_model(&data, &spec_run, args.size)?;

@@ -240,6 +240,7 @@ fn bench_prints_one_machine_readable_line_per_measurement() {
             "kind=train_epoch",
             "kind=score",
             "kind=score",
+            "kind=score",
             "kind=score_memory"
         ],
         "{out}"
@@ -253,6 +254,8 @@ fn bench_prints_one_machine_readable_line_per_measurement() {
         let v = value("images_per_s").or(value("peak_rss_mb")).unwrap();
         assert!(v > 0.0 && v.is_finite(), "{line}");
     }
-    assert!(lines[5].contains("profile=spec5") && lines[5].contains("windows=16,32,64"));
-    assert!(lines[6].contains("image=1024x1024"), "{}", lines[6]);
+    assert!(lines[4].contains("profile=default") && lines[4].ends_with("family=reconstruction"));
+    assert!(lines[5].contains("profile=default") && lines[5].ends_with("family=head"));
+    assert!(lines[6].contains("profile=spec5") && lines[6].contains("windows=16,32,64"));
+    assert!(lines[7].contains("image=1024x1024"), "{}", lines[7]);
 }
