@@ -1,6 +1,8 @@
 //! Which calibrated candidate scores images and which one draws the heat maps.
 //!
-//! Images: the highest CutPaste-val image AUROC (the first on ties). Heat maps: the image
+//! Images: the highest CutPaste-val image AUROC; an exact tie goes to the better validation pixel
+//! AUROC (an equal image proxy says nothing, and the other validation metric says more than
+//! the order of a list), then to the first candidate. Heat maps: the image
 //! winner's own maps, unless another candidate of its family ([`MapFamily`]) localises the
 //! validation anomalies clearly better — by at least [`HEATMAP_MARGIN`] of validation pixel
 //! AUROC. A heat map sits beside the verdict it explains, so a second map is worth its
@@ -59,11 +61,7 @@ impl CandidateChoice {
         {
             *slot = Some(profile.clone());
         }
-        if self
-            .best
-            .as_ref()
-            .is_none_or(|b| profile.val_auroc > b.val_auroc)
-        {
+        if self.best.as_ref().is_none_or(|b| beats(&profile, b)) {
             self.best = Some(profile);
         }
     }
@@ -80,6 +78,16 @@ impl CandidateChoice {
             }
         }
         Some(best)
+    }
+}
+
+/// Whether `profile` wins the image score from `best`: a higher CutPaste-val image AUROC, or the
+/// same one and a higher validation pixel AUROC.
+fn beats(profile: &ScoringProfile, best: &ScoringProfile) -> bool {
+    match profile.val_auroc.partial_cmp(&best.val_auroc) {
+        Some(std::cmp::Ordering::Greater) => true,
+        Some(std::cmp::Ordering::Equal) => pixel_auroc(profile) > pixel_auroc(best),
+        _ => false,
     }
 }
 
@@ -197,13 +205,39 @@ mod tests {
     }
 
     #[test]
-    fn ties_keep_the_first_candidate() {
+    fn an_image_tie_goes_to_the_better_validation_pixel_auroc() {
+        let chosen = choose(vec![
+            profile(ErrorMaps::Both, 0.944, 0.9795),
+            profile(ErrorMaps::BothMean, 0.944, 0.9819),
+            profile(ErrorMaps::Squared, 0.943, 0.9900),
+        ]);
+        assert_eq!(chosen.config.error, ErrorMaps::BothMean);
+        // 0.9900 − 0.9819 ≥ the margin: the lower-ranked squared error draws the maps.
+        assert_eq!(chosen.map_profile().config.error, ErrorMaps::Squared);
+        let chosen = choose(vec![
+            profile(ErrorMaps::BothMean, 0.944, 0.9819),
+            profile(ErrorMaps::Both, 0.944, 0.9795),
+        ]);
+        assert_eq!(chosen.config.error, ErrorMaps::BothMean);
+    }
+
+    #[test]
+    fn a_full_tie_keeps_the_first_candidate() {
         let chosen = choose(vec![
             profile(ErrorMaps::Ssim, 0.95, 0.98),
             profile(ErrorMaps::Squared, 0.95, 0.98),
         ]);
         assert_eq!(chosen.config.error, ErrorMaps::Ssim);
         assert!(chosen.heatmap.is_none());
+    }
+
+    #[test]
+    fn a_higher_image_auroc_wins_over_a_better_pixel_auroc() {
+        let chosen = choose(vec![
+            profile(ErrorMaps::Both, 0.945, 0.970),
+            profile(ErrorMaps::BothMean, 0.944, 0.990),
+        ]);
+        assert_eq!(chosen.config.error, ErrorMaps::Both);
     }
 
     #[test]
