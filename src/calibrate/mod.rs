@@ -423,9 +423,8 @@ fn validation_source<'a>(model: &'a TrainedModel, images: &'a [ChwImage]) -> Val
 }
 
 /// Calibrates every candidate and keeps the best by CutPaste-val AUROC (on ties, the better
-/// validation pixel AUROC, then the first), its
-/// heat maps its own or, when clearly better, its family's best localiser's
-/// ([`CandidateChoice`]); the profile lists every candidate's AUROC. Candidates that cut images
+/// validation pixel AUROC, then the first), its heat maps its own or, when clearly better, its
+/// family's best localiser's ([`CandidateChoice`]); the profile lists every candidate's AUROC. Candidates that cut images
 /// into the same windows share one model pass over the validation set ([`ValMaps`]).
 pub fn calibrate_best(
     model: &TrainedModel,
